@@ -1,0 +1,40 @@
+#!/bin/bash
+# PID 1 inside the QEMU guest (host root over 9p, read-only).
+# Runs the plan named by gp_plan (kernel command line), one test per line
+# "name|timeout-seconds|command", writes <name>.out and <name>.rc into the
+# results share, marks each test in the kernel log (so the host can blame a
+# splat on the test that caused it), then powers off.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm 2>/dev/null
+mount -t devpts devpts /dev/pts 2>/dev/null
+for d in /tmp /run /var/tmp /dev/shm /mnt; do mount -t tmpfs tmpfs "$d"; done
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mkdir -p /mnt/results
+mount -t 9p -o trans=virtio,version=9p2000.L,cache=none results /mnt/results
+R=/mnt/results
+export KST=$gp_kst TOP=$gp_top HOME=/tmp TERM=dumb
+
+kmsg() { echo "$*" > /dev/kmsg; }
+
+if [ "$gp_shell" = 1 ]; then
+	echo "gmem_pair shell: KST=$KST; exit to power off"
+	setsid bash -c 'exec bash -i </dev/ttyS0 >/dev/ttyS0 2>&1'
+else
+	while IFS='|' read -r name tmo cmd; do
+		case "$name" in ''|\#*) continue ;; esac
+		if [ -n "$gp_only" ] && [ "$gp_only" != "$name" ]; then continue; fi
+		kmsg "gmem_pair-test-begin: $name"
+		timeout -k 5 "$tmo" bash -c "$cmd" > "$R/$name.out" 2>&1
+		echo $? > "$R/$name.rc"
+		kmsg "gmem_pair-test-end: $name"
+		[ "$gp_verbose" = 1 ] && cat "$R/$name.out" > /dev/console
+	done < "$gp_plan"
+fi
+kmsg "gmem_pair-run-done"
+sync
+echo o > /proc/sysrq-trigger
+sleep 10
