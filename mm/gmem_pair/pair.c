@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gmem_pair: the pair object, its per-offset state and the checks the shmem
+ * side makes on behalf of the pair.
+ */
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/shmem_fs.h>
+#include <linux/fcntl.h>
+#include <linux/file.h>
+#include <linux/slab.h>
+#include "internal.h"
+
+static void gmem_pair_free(struct gmem_pair *pair)
+{
+	kvfree(pair->private_bits);
+	kfree(pair);
+}
+
+void gmem_pair_put(struct gmem_pair *pair)
+{
+	if (refcount_dec_and_test(&pair->refs))
+		gmem_pair_free(pair);
+}
+
+/**
+ * gmem_pair_create - glue a new shmem memfd to a private file
+ * @private_mapping: the private file's page cache (guest_memfd)
+ * @size: size of both files, page aligned
+ * @flags: GUEST_MEMFD_FLAG_PAIR_SHARED to start all shared, else all private
+ * @ops: the private file owner's invalidation callbacks
+ *
+ * The memfd is sized once and sealed against growing and shrinking; it
+ * shows as "memfd:gmem_pair" in /proc/PID/maps.  The returned pair holds one
+ * reference for the caller, to be dropped by gmem_pair_release_private().
+ *
+ * Return: the pair or an ERR_PTR().
+ */
+struct gmem_pair *gmem_pair_create(struct address_space *private_mapping,
+				   loff_t size, u64 flags,
+				   const struct gmem_pair_client_ops *ops)
+{
+	struct gmem_pair *pair;
+	struct file *file;
+	struct inode *inode;
+	int err = -ENOMEM;
+
+	if (size <= 0 || !PAGE_ALIGNED(size))
+		return ERR_PTR(-EINVAL);
+
+	pair = kzalloc(sizeof(*pair), GFP_KERNEL_ACCOUNT);
+	if (!pair)
+		return ERR_PTR(-ENOMEM);
+	pair->nr_pages = size >> PAGE_SHIFT;
+	pair->private_bits = kvcalloc(BITS_TO_LONGS(pair->nr_pages),
+				      sizeof(unsigned long), GFP_KERNEL_ACCOUNT);
+	if (!pair->private_bits)
+		goto err_free;
+	if (!(flags & GUEST_MEMFD_FLAG_PAIR_SHARED))
+		bitmap_set(pair->private_bits, 0, pair->nr_pages);
+
+	file = shmem_file_setup("memfd:gmem_pair", size, VM_NORESERVE);
+	if (IS_ERR(file)) {
+		err = PTR_ERR(file);
+		goto err_free;
+	}
+	file->f_mode |= FMODE_LSEEK | FMODE_PREAD | FMODE_PWRITE;
+	file->f_flags |= O_LARGEFILE;
+	inode = file_inode(file);
+
+	refcount_set(&pair->refs, 2);	/* private side + shared inode */
+	pair->shared_file = file;
+	pair->shared_mapping = inode->i_mapping;
+	pair->private_mapping = private_mapping;
+	pair->ops = ops;
+
+	/* Fixed size; no further seals. */
+	SHMEM_I(inode)->seals = F_SEAL_SEAL | F_SEAL_GROW | F_SEAL_SHRINK;
+	shmem_set_gmem_pair(inode, pair);
+	return pair;
+
+err_free:
+	gmem_pair_free(pair);
+	return ERR_PTR(err);
+}
+EXPORT_SYMBOL_GPL(gmem_pair_create);
+
+/**
+ * gmem_pair_release_private - the private file is going away
+ * @pair: the pair
+ *
+ * Called once, when the private file is released; no conversion can run
+ * (conversions come through the private file).  The memfd lives on as long
+ * as its descriptors and mappings do; its private ranges keep faulting
+ * SIGBUS.
+ */
+void gmem_pair_release_private(struct gmem_pair *pair)
+{
+	struct address_space *private = pair->private_mapping;
+	struct file *shared = pair->shared_file;
+
+	filemap_invalidate_lock(private);
+	filemap_invalidate_lock(pair->shared_mapping);
+	pair->private_mapping = NULL;
+	pair->shared_file = NULL;
+	filemap_invalidate_unlock(pair->shared_mapping);
+	filemap_invalidate_unlock(private);
+	fput(shared);
+	gmem_pair_put(pair);
+}
+EXPORT_SYMBOL_GPL(gmem_pair_release_private);
+
+/**
+ * gmem_pair_range_private - is every offset of [@start, @end) private?
+ * @pair: the pair
+ * @start: first index
+ * @end: index after the last
+ *
+ * The private file's owner asks before it allocates or maps a private page;
+ * it holds the private mapping's invalidate_lock (read or write), so the
+ * answer holds until it drops the lock.
+ */
+bool gmem_pair_range_private(struct gmem_pair *pair, pgoff_t start,
+			     pgoff_t end)
+{
+	lockdep_assert_held(&pair->private_mapping->invalidate_lock);
+	if (end > pair->nr_pages)
+		return false;
+	return find_next_zero_bit(pair->private_bits, end, start) >= end;
+}
+EXPORT_SYMBOL_GPL(gmem_pair_range_private);
+
+/**
+ * gmem_pair_shared_access_begin - may shmem look up [@start, @end)?
+ * @pair: the memfd's pair
+ * @start: first index
+ * @end: index after the last
+ *
+ * Called by shmem before every lookup or allocation in a paired memfd:
+ * fault, read, write, splice, fallocate.  Takes the memfd's invalidate_lock
+ * for read, which a conversion holds for write, and keeps it until
+ * gmem_pair_shared_access_end(), which the caller calls whatever this
+ * returns.  Offsets past the end are left to shmem's own checks.
+ *
+ * Return: 0, or -EACCES if a private offset is in the range: a fault there
+ * raises SIGBUS, read/write/fallocate fail; nothing is allocated.
+ */
+int gmem_pair_shared_access_begin(struct gmem_pair *pair, pgoff_t start,
+				  pgoff_t end)
+{
+	filemap_invalidate_lock_shared(pair->shared_mapping);
+	end = min(end, pair->nr_pages);
+	if (start < end && find_next_bit(pair->private_bits, end, start) < end)
+		return -EACCES;
+	return 0;
+}
+
+void gmem_pair_shared_access_end(struct gmem_pair *pair)
+{
+	filemap_invalidate_unlock_shared(pair->shared_mapping);
+}
+
+/**
+ * gmem_pair_shared_orders - large folio orders shmem may allocate at @index
+ * @pair: the memfd's pair
+ * @index: the faulting offset, shared
+ * @orders: the orders shmem allows
+ *
+ * A large folio must not cover a private offset.  Called under
+ * gmem_pair_shared_access_begin().
+ *
+ * Return: @orders without those whose aligned range holds a private offset.
+ */
+unsigned long gmem_pair_shared_orders(struct gmem_pair *pair, pgoff_t index,
+				      unsigned long orders)
+{
+	unsigned long ok = 0;
+	int order;
+
+	for_each_set_bit(order, &orders, BITS_PER_LONG) {
+		pgoff_t start = round_down(index, 1UL << order);
+		pgoff_t end = start + (1UL << order);
+
+		if (end <= pair->nr_pages &&
+		    find_next_bit(pair->private_bits, end, start) >= end)
+			ok |= BIT(order);
+	}
+	return ok;
+}
+
+/* The memfd's inode is being evicted: drop its reference. */
+void gmem_pair_shared_evict(struct gmem_pair *pair)
+{
+	gmem_pair_put(pair);
+}
+
+void gmem_pair_fill_stats(struct gmem_pair *pair, struct gmem_pair_stats *st)
+{
+	struct inode *shared = gmem_pair_shared_inode(pair);
+
+	memset(st, 0, sizeof(*st));
+	st->size = (u64)pair->nr_pages << PAGE_SHIFT;
+	st->private_pages = pair->private_mapping->nrpages;
+	st->shared_pages = pair->shared_mapping->nrpages;
+	st->swapped_pages = READ_ONCE(SHMEM_I(shared)->swapped);
+	st->to_shared_pages = atomic64_read(&pair->stat_to_shared);
+	st->to_private_pages = atomic64_read(&pair->stat_to_private);
+	st->conversions = atomic64_read(&pair->stat_conversions);
+	st->refused_pinned = atomic64_read(&pair->stat_refused_pinned);
+	st->refused_movable = atomic64_read(&pair->stat_refused_movable);
+	st->migrated_pages = atomic64_read(&pair->stat_migrated);
+}
+
+static u32 gmem_pair_state(struct gmem_pair *pair, pgoff_t index)
+{
+	if (test_bit(index, pair->private_bits))
+		return xa_load(&pair->private_mapping->i_pages, index) ?
+		       GMEM_PAIR_STATE_PRIVATE : GMEM_PAIR_STATE_PRIVATE_HOLE;
+	/* A swap entry counts as a shared page. */
+	return xa_load(&pair->shared_mapping->i_pages, index) ?
+	       GMEM_PAIR_STATE_SHARED : GMEM_PAIR_STATE_SHARED_HOLE;
+}
+
+/**
+ * gmem_pair_query_extents - GMEM_PAIR_QUERY
+ * @pair: the pair; the caller holds the private file open
+ * @q: the request; nr_extents and next_offset are updated
+ * @out: where the extents go
+ *
+ * A snapshot under both invalidate_locks for read: no conversion runs
+ * meanwhile.  The extents are copied out after the locks are dropped (the
+ * buffer may live in the memfd itself).
+ */
+int gmem_pair_query_extents(struct gmem_pair *pair, struct gmem_pair_query *q,
+			    struct gmem_pair_extent __user *out)
+{
+	u32 max = min_t(u32, q->nr_extents, GMEM_PAIR_QUERY_MAX_EXTENTS);
+	struct gmem_pair_extent *ext;
+	pgoff_t index;
+	u32 n = 0;
+	int err = 0;
+
+	if (q->flags || !PAGE_ALIGNED(q->offset))
+		return -EINVAL;
+	if (q->offset > ((u64)pair->nr_pages << PAGE_SHIFT))
+		return -EINVAL;
+	ext = kvcalloc(max ?: 1, sizeof(*ext), GFP_KERNEL);
+	if (!ext)
+		return -ENOMEM;
+
+	filemap_invalidate_lock_shared(pair->private_mapping);
+	filemap_invalidate_lock_shared(pair->shared_mapping);
+	index = q->offset >> PAGE_SHIFT;
+	while (index < pair->nr_pages && n < max) {
+		u32 state = gmem_pair_state(pair, index);
+		pgoff_t first = index;
+
+		while (++index < pair->nr_pages &&
+		       gmem_pair_state(pair, index) == state)
+			;
+		ext[n].offset = (u64)first << PAGE_SHIFT;
+		ext[n].size = (u64)(index - first) << PAGE_SHIFT;
+		ext[n].state = state;
+		n++;
+		cond_resched();
+	}
+	gmem_pair_fill_stats(pair, &q->stats);
+	filemap_invalidate_unlock_shared(pair->shared_mapping);
+	filemap_invalidate_unlock_shared(pair->private_mapping);
+
+	if (n && copy_to_user(out, ext, n * sizeof(*ext)))
+		err = -EFAULT;
+	q->nr_extents = n;
+	q->next_offset = (u64)index << PAGE_SHIFT;
+	kvfree(ext);
+	return err;
+}
