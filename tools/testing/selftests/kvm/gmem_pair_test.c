@@ -1,0 +1,814 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gmem_pair_test: a private guest_memfd glued to a shmem memfd, without a
+ * running guest.  Conversions move folios between the two files; the tests
+ * check contents, SIGBUS on private offsets in every process, errors of
+ * every other access path, refusals of pinned pages and bad requests.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/falloc.h>
+#include <linux/gmem_pair.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include "kvm_util.h"
+#include "test_util.h"
+#include "../kselftest_harness.h"
+#include "../../../../mm/gup_test.h"
+
+#define NR_PAGES	64
+#define PAIR_SIZE	(NR_PAGES * 4096UL)
+
+static size_t page_size;
+
+/* SIGBUS probing: the faulting thread jumps back to its own buffer. */
+static __thread sigjmp_buf sigbus_jmp;
+static __thread sig_atomic_t sigbus_armed;
+
+static void sigbus_handler(int sig)
+{
+	if (sigbus_armed)
+		siglongjmp(sigbus_jmp, 1);
+	_exit(99);
+}
+
+static void install_sigbus_handler(void)
+{
+	struct sigaction sa = { .sa_handler = sigbus_handler };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+/* Read (or write) one byte; returns true if the access raised SIGBUS. */
+static bool access_sigbus(char *p, bool write, char *val)
+{
+	bool bus = false;
+
+	if (sigsetjmp(sigbus_jmp, 1)) {
+		bus = true;
+	} else {
+		sigbus_armed = 1;
+		if (write)
+			WRITE_ONCE(*p, *val);
+		else
+			*val = READ_ONCE(*p);
+	}
+	sigbus_armed = 0;
+	return bus;
+}
+
+static int convert(int pfd, uint64_t off, uint64_t size, uint32_t dir,
+		   uint32_t flags, struct gmem_pair_convert *out)
+{
+	struct gmem_pair_convert args = {
+		.offset = off, .size = size, .direction = dir, .flags = flags,
+	};
+	int r = ioctl(pfd, GMEM_PAIR_CONVERT, &args);
+
+	if (out)
+		*out = args;
+	return r;
+}
+
+static int query(int pfd, uint64_t off, struct gmem_pair_extent *ext,
+		 uint32_t n, struct gmem_pair_query *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->offset = off;
+	q->extents = (uint64_t)(unsigned long)ext;
+	q->nr_extents = n;
+	return ioctl(pfd, GMEM_PAIR_QUERY, q);
+}
+
+/* State of one page offset, from GMEM_PAIR_QUERY. */
+static uint32_t page_state(int pfd, uint64_t off)
+{
+	struct gmem_pair_extent ext;
+	struct gmem_pair_query q;
+
+	if (query(pfd, off, &ext, 1, &q) || q.nr_extents != 1)
+		return ~0u;
+	return ext.state;
+}
+
+static struct gmem_pair_stats pair_stats(int pfd)
+{
+	struct gmem_pair_extent ext;
+	struct gmem_pair_query q;
+
+	query(pfd, 0, &ext, 1, &q);
+	return q.stats;
+}
+
+static void fill(char *p, size_t len, char seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = seed + i / page_size + (i & 0x3f);
+}
+
+static bool check(const char *p, size_t len, char seed)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != (char)(seed + i / page_size + (i & 0x3f)))
+			return false;
+	return true;
+}
+
+FIXTURE(pair) {
+	struct kvm_vm *vm;
+	int pfd;	/* private file (guest_memfd) */
+	int sfd;	/* shared memfd */
+	char *mem;	/* the memfd, mapped MAP_SHARED */
+	bool private_start;
+};
+
+FIXTURE_VARIANT(pair) {
+	uint64_t flags;
+};
+
+FIXTURE_VARIANT_ADD(pair, private_start) {
+	.flags = GUEST_MEMFD_FLAG_PAIRED,
+};
+
+FIXTURE_VARIANT_ADD(pair, shared_start) {
+	.flags = GUEST_MEMFD_FLAG_PAIRED | GUEST_MEMFD_FLAG_PAIR_SHARED,
+};
+
+FIXTURE_SETUP(pair)
+{
+	page_size = getpagesize();
+	install_sigbus_handler();
+	self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	self->pfd = __vm_create_guest_memfd(self->vm, PAIR_SIZE,
+					    variant->flags);
+	ASSERT_GE(self->pfd, 0);
+	self->sfd = ioctl(self->pfd, GMEM_PAIR_GET_SHARED_FD, O_CLOEXEC);
+	ASSERT_GE(self->sfd, 0);
+	self->mem = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 self->sfd, 0);
+	ASSERT_NE(self->mem, MAP_FAILED);
+	self->private_start = !(variant->flags & GUEST_MEMFD_FLAG_PAIR_SHARED);
+}
+
+FIXTURE_TEARDOWN(pair)
+{
+	munmap(self->mem, PAIR_SIZE);
+	close(self->sfd);
+	close(self->pfd);
+	kvm_vm_free(self->vm);
+}
+
+/* Make the whole pair shared, whatever the variant started with. */
+static void all_shared(int pfd)
+{
+	TEST_ASSERT(!convert(pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL),
+		    "to-shared of the whole pair: %s", strerror(errno));
+}
+
+TEST_F(pair, memfd_is_an_ordinary_memfd)
+{
+	char path[64], link[256], line[512];
+	bool found = false;
+	struct stat st;
+	FILE *maps;
+	ssize_t n;
+
+	ASSERT_EQ(fstat(self->sfd, &st), 0);
+	EXPECT_EQ(st.st_size, PAIR_SIZE);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", self->sfd);
+	n = readlink(path, link, sizeof(link) - 1);
+	ASSERT_GT(n, 0);
+	link[n] = 0;
+	EXPECT_NE(strstr(link, "/memfd:gmem_pair"), NULL);
+
+	maps = fopen("/proc/self/maps", "r");
+	ASSERT_NE(maps, NULL);
+	while (fgets(line, sizeof(line), maps))
+		if (strtoul(line, NULL, 16) == (unsigned long)self->mem &&
+		    strstr(line, "memfd:gmem_pair"))
+			found = true;
+	fclose(maps);
+	EXPECT_TRUE(found);
+
+	/* Fixed size, sealed. */
+	EXPECT_EQ(ftruncate(self->sfd, PAIR_SIZE * 2), -1);
+	EXPECT_EQ(errno, EPERM);
+	EXPECT_EQ(ftruncate(self->sfd, page_size), -1);
+	EXPECT_EQ(errno, EPERM);
+	EXPECT_EQ(fcntl(self->sfd, F_GET_SEALS) & (F_SEAL_GROW | F_SEAL_SHRINK),
+		  F_SEAL_GROW | F_SEAL_SHRINK);
+
+	/* The private file has no read, write or mmap. */
+	EXPECT_LT(read(self->pfd, line, 16), 0);
+	EXPECT_LT(write(self->pfd, line, 16), 0);
+	EXPECT_EQ(mmap(NULL, page_size, PROT_READ, MAP_SHARED, self->pfd, 0),
+		  MAP_FAILED);
+}
+
+TEST_F(pair, initial_state)
+{
+	struct gmem_pair_extent ext[4];
+	struct gmem_pair_query q;
+	char c = 1;
+
+	ASSERT_EQ(query(self->pfd, 0, ext, 4, &q), 0);
+	ASSERT_EQ(q.nr_extents, 1);
+	EXPECT_EQ(ext[0].offset, 0);
+	EXPECT_EQ(ext[0].size, PAIR_SIZE);
+	EXPECT_EQ(q.next_offset, PAIR_SIZE);
+	EXPECT_EQ(q.stats.size, PAIR_SIZE);
+	if (self->private_start) {
+		EXPECT_EQ(ext[0].state, GMEM_PAIR_STATE_PRIVATE_HOLE);
+		EXPECT_TRUE(access_sigbus(self->mem, false, &c));
+		EXPECT_TRUE(access_sigbus(self->mem + PAIR_SIZE - 1, true, &c));
+	} else {
+		EXPECT_EQ(ext[0].state, GMEM_PAIR_STATE_SHARED_HOLE);
+		EXPECT_FALSE(access_sigbus(self->mem, false, &c));
+		EXPECT_EQ(c, 0);
+		EXPECT_FALSE(access_sigbus(self->mem + page_size, true, &c));
+		EXPECT_EQ(page_state(self->pfd, page_size),
+			  GMEM_PAIR_STATE_SHARED);
+	}
+}
+
+/* Private offsets: SIGBUS on fault, errors elsewhere, nothing allocated. */
+TEST_F(pair, private_range_refuses_every_access)
+{
+	uint64_t off = 4 * page_size;
+	char buf[64] = { 7 }, c = 3;
+	int pipefd[2];
+	loff_t soff;
+
+	all_shared(self->pfd);
+	fill(self->mem, PAIR_SIZE, 5);
+	ASSERT_EQ(convert(self->pfd, off, 4 * page_size, GMEM_PAIR_TO_PRIVATE,
+			  0, NULL), 0);
+
+	EXPECT_TRUE(access_sigbus(self->mem + off, false, &c));
+	EXPECT_TRUE(access_sigbus(self->mem + off + 3 * page_size + 5, true, &c));
+	EXPECT_FALSE(access_sigbus(self->mem + off - 1, false, &c));
+	EXPECT_FALSE(access_sigbus(self->mem + off + 4 * page_size, false, &c));
+
+	EXPECT_EQ(pread(self->sfd, buf, sizeof(buf), off), -1);
+	EXPECT_EQ(errno, EACCES);
+	EXPECT_EQ(pwrite(self->sfd, buf, sizeof(buf), off + page_size), -1);
+	EXPECT_EQ(errno, EACCES);
+	EXPECT_EQ(fallocate(self->sfd, FALLOC_FL_KEEP_SIZE, off, page_size), -1);
+	EXPECT_EQ(errno, EACCES);
+	EXPECT_EQ(fallocate(self->sfd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			    0, PAIR_SIZE), -1);
+	EXPECT_EQ(errno, EACCES);
+
+	ASSERT_EQ(pipe(pipefd), 0);
+	soff = off;
+	EXPECT_EQ(splice(self->sfd, &soff, pipefd[1], NULL, page_size, 0), -1);
+	EXPECT_EQ(errno, EACCES);
+	close(pipefd[0]);
+	close(pipefd[1]);
+
+	/* A read that starts shared stops at the private offset. */
+	EXPECT_EQ(pread(self->sfd, buf, sizeof(buf), off - 16), 16);
+
+	/* Nothing was allocated in the memfd at the private offsets. */
+	EXPECT_EQ(pair_stats(self->pfd).shared_pages, NR_PAGES - 4);
+	EXPECT_EQ(pair_stats(self->pfd).private_pages, 4);
+}
+
+TEST_F(pair, contents_survive_both_ways)
+{
+	struct gmem_pair_stats st;
+	char c;
+
+	all_shared(self->pfd);
+	fill(self->mem, PAIR_SIZE, 11);
+	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0, NULL),
+		  0);
+	st = pair_stats(self->pfd);
+	EXPECT_EQ(st.private_pages, NR_PAGES);
+	EXPECT_EQ(st.shared_pages, 0);
+	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_PRIVATE);
+	EXPECT_TRUE(access_sigbus(self->mem + 100, false, &c));
+
+	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL),
+		  0);
+	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 11));
+	st = pair_stats(self->pfd);
+	EXPECT_EQ(st.private_pages, 0);
+	EXPECT_EQ(st.shared_pages, NR_PAGES);
+	EXPECT_EQ(st.to_private_pages, NR_PAGES);
+	EXPECT_GE(st.to_shared_pages, NR_PAGES);
+}
+
+/* Converting part of a range leaves the rest alone; repeats are no-ops. */
+TEST_F(pair, conversion_is_precise_and_idempotent)
+{
+	struct gmem_pair_extent ext[8];
+	struct gmem_pair_query q;
+
+	all_shared(self->pfd);
+	fill(self->mem, PAIR_SIZE, 21);
+	ASSERT_EQ(convert(self->pfd, 8 * page_size, 8 * page_size,
+			  GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	ASSERT_EQ(convert(self->pfd, 8 * page_size, 8 * page_size,
+			  GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	ASSERT_EQ(query(self->pfd, 0, ext, 8, &q), 0);
+	ASSERT_EQ(q.nr_extents, 3);
+	EXPECT_EQ(ext[0].state, GMEM_PAIR_STATE_SHARED);
+	EXPECT_EQ(ext[0].size, 8 * page_size);
+	EXPECT_EQ(ext[1].state, GMEM_PAIR_STATE_PRIVATE);
+	EXPECT_EQ(ext[1].offset, 8 * page_size);
+	EXPECT_EQ(ext[1].size, 8 * page_size);
+	EXPECT_EQ(ext[2].state, GMEM_PAIR_STATE_SHARED);
+	EXPECT_TRUE(check(self->mem, 8 * page_size, 21));
+	EXPECT_TRUE(check(self->mem + 16 * page_size, PAIR_SIZE - 16 * page_size,
+			  21 + 16));
+
+	/* Back, over a range wider than what is private. */
+	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL),
+		  0);
+	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 21));
+}
+
+TEST_F(pair, discard_reads_zeros)
+{
+	char zero[4096] = { 0 };
+
+	all_shared(self->pfd);
+	fill(self->mem, PAIR_SIZE, 31);
+	ASSERT_EQ(convert(self->pfd, 0, 2 * page_size, GMEM_PAIR_TO_PRIVATE,
+			  GMEM_PAIR_CONVERT_DISCARD, NULL), 0);
+	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_PRIVATE_HOLE);
+	ASSERT_EQ(convert(self->pfd, page_size, page_size, GMEM_PAIR_TO_SHARED,
+			  0, NULL), 0);
+	EXPECT_EQ(memcmp(self->mem + page_size, zero, page_size), 0);
+
+	ASSERT_EQ(convert(self->pfd, 4 * page_size, page_size,
+			  GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	ASSERT_EQ(convert(self->pfd, 4 * page_size, page_size,
+			  GMEM_PAIR_TO_SHARED, GMEM_PAIR_CONVERT_DISCARD, NULL), 0);
+	EXPECT_EQ(page_state(self->pfd, 4 * page_size),
+		  GMEM_PAIR_STATE_SHARED_HOLE);
+	EXPECT_EQ(memcmp(self->mem + 4 * page_size, zero, page_size), 0);
+	EXPECT_TRUE(check(self->mem + 5 * page_size, page_size, 31 + 5));
+}
+
+TEST_F(pair, bad_requests)
+{
+	struct gmem_pair_convert a = {
+		.offset = 0, .size = page_size, .direction = GMEM_PAIR_TO_SHARED,
+	};
+	struct gmem_pair_query q = { 0 };
+	int gfd;
+
+#define EXPECT_EINVAL(call) do { EXPECT_EQ(call, -1); EXPECT_EQ(errno, EINVAL); } while (0)
+	EXPECT_EINVAL(convert(self->pfd, 1, page_size, GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(convert(self->pfd, 0, page_size + 1, GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(convert(self->pfd, 0, 0, GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(convert(self->pfd, PAIR_SIZE, page_size, GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(convert(self->pfd, page_size, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(convert(self->pfd, -page_size, 2 * page_size, GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(convert(self->pfd, page_size, -page_size, GMEM_PAIR_TO_PRIVATE, 0, NULL));
+	EXPECT_EINVAL(convert(self->pfd, 0, page_size, 2, 0, NULL));
+	EXPECT_EINVAL(convert(self->pfd, 0, page_size, GMEM_PAIR_TO_SHARED, 1 << 7, NULL));
+	EXPECT_EINVAL(convert(self->pfd, 0, page_size, GMEM_PAIR_TO_SHARED,
+			      GMEM_PAIR_CONVERT_MIGRATE, NULL));
+	a.reserved[3] = 1;
+	EXPECT_EINVAL(ioctl(self->pfd, GMEM_PAIR_CONVERT, &a));
+	q.flags = 1;
+	EXPECT_EINVAL(ioctl(self->pfd, GMEM_PAIR_QUERY, &q));
+	q.flags = 0;
+	q.offset = 1;
+	EXPECT_EINVAL(ioctl(self->pfd, GMEM_PAIR_QUERY, &q));
+	EXPECT_EINVAL(ioctl(self->pfd, GMEM_PAIR_GET_SHARED_FD, O_RDONLY | O_NONBLOCK));
+	EXPECT_EQ(ioctl(self->pfd, GMEM_PAIR_CONVERT, (void *)8), -1);
+	EXPECT_EQ(errno, EFAULT);
+#undef EXPECT_EINVAL
+
+	/* Wrong files: the memfd, and a guest_memfd that is not paired. */
+	EXPECT_EQ(convert(self->sfd, 0, page_size, GMEM_PAIR_TO_SHARED, 0, NULL), -1);
+	EXPECT_EQ(errno, ENOTTY);
+	gfd = __vm_create_guest_memfd(self->vm, PAIR_SIZE, 0);
+	ASSERT_GE(gfd, 0);
+	EXPECT_EQ(convert(gfd, 0, page_size, GMEM_PAIR_TO_SHARED, 0, NULL), -1);
+	EXPECT_EQ(errno, ENOTTY);
+	close(gfd);
+	/* PAIR_SHARED without PAIRED */
+	EXPECT_EQ(__vm_create_guest_memfd(self->vm, PAIR_SIZE,
+					  GUEST_MEMFD_FLAG_PAIR_SHARED), -1);
+	EXPECT_EQ(errno, EINVAL);
+
+	/* Nothing changed. */
+	EXPECT_EQ(page_state(self->pfd, 0), self->private_start ?
+		  GMEM_PAIR_STATE_PRIVATE_HOLE : GMEM_PAIR_STATE_SHARED_HOLE);
+}
+
+/* The private file allocates only at private offsets. */
+TEST_F(pair, private_file_never_doubles_a_page)
+{
+	all_shared(self->pfd);
+	EXPECT_EQ(fallocate(self->pfd, FALLOC_FL_KEEP_SIZE, 0, page_size), -1);
+	EXPECT_EQ(errno, EACCES);
+	ASSERT_EQ(convert(self->pfd, 0, 2 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
+			  NULL), 0);
+	EXPECT_EQ(fallocate(self->pfd, FALLOC_FL_KEEP_SIZE, 0, 2 * page_size), 0);
+	EXPECT_EQ(pair_stats(self->pfd).private_pages, 2);
+	/* Punching the private file discards; the offset stays private. */
+	EXPECT_EQ(fallocate(self->pfd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			    0, page_size), 0);
+	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_PRIVATE_HOLE);
+}
+
+static int gup_test_fd(void)
+{
+	return open("/sys/kernel/debug/gup_test", O_RDWR);
+}
+
+/* A long-term pin (FOLL_PIN | FOLL_LONGTERM) refuses, then unpin lets go. */
+TEST_F(pair, pinned_page_is_refused)
+{
+	struct pin_longterm_test pin = {
+		.addr = (uint64_t)(unsigned long)(self->mem + 3 * page_size),
+		.size = page_size,
+		.flags = PIN_LONGTERM_TEST_FLAG_USE_WRITE,
+	};
+	struct gmem_pair_convert out;
+	int gup = gup_test_fd();
+
+	ASSERT_GE(gup, 0);
+	all_shared(self->pfd);
+	fill(self->mem, PAIR_SIZE, 41);
+	ASSERT_EQ(ioctl(gup, PIN_LONGTERM_TEST_START, &pin), 0);
+
+	EXPECT_EQ(convert(self->pfd, 0, 8 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
+			  &out), -1);
+	EXPECT_EQ(errno, EBUSY);
+	EXPECT_EQ(out.error_offset, 3 * page_size);
+	EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_PINNED);
+	/* Nothing changed: all shared, all readable, contents intact. */
+	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_SHARED);
+	EXPECT_EQ(pair_stats(self->pfd).private_pages, 0);
+	EXPECT_EQ(pair_stats(self->pfd).refused_pinned, 1);
+	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 41));
+
+	ASSERT_EQ(ioctl(gup, PIN_LONGTERM_TEST_STOP), 0);
+	EXPECT_EQ(convert(self->pfd, 0, 8 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
+			  &out), 0);
+	EXPECT_EQ(pair_stats(self->pfd).private_pages, 8);
+	ASSERT_EQ(convert(self->pfd, 0, 8 * page_size, GMEM_PAIR_TO_SHARED, 0,
+			  NULL), 0);
+	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 41));
+	close(gup);
+}
+
+/* vmsplice()d pages hold plain references: refused as "referenced". */
+TEST_F(pair, referenced_page_is_refused)
+{
+	struct iovec iov = { .iov_base = self->mem + 5 * page_size,
+			     .iov_len = page_size };
+	struct gmem_pair_convert out;
+	char buf[4096];
+	int p[2];
+
+	all_shared(self->pfd);
+	fill(self->mem, PAIR_SIZE, 51);
+	ASSERT_EQ(pipe(p), 0);
+	ASSERT_EQ(vmsplice(p[1], &iov, 1, 0), page_size);
+
+	EXPECT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+			  &out), -1);
+	EXPECT_EQ(errno, EBUSY);
+	EXPECT_EQ(out.error_offset, 5 * page_size);
+	EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_REFERENCED);
+	EXPECT_EQ(pair_stats(self->pfd).private_pages, 0);
+	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 51));
+
+	ASSERT_EQ(read(p[0], buf, sizeof(buf)), page_size);
+	close(p[0]);
+	close(p[1]);
+	EXPECT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+			  NULL), 0);
+}
+
+static int send_fd(int sock, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = "F", .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
+}
+
+static int recv_fd(int sock)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))], c;
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	int fd;
+
+	if (recvmsg(sock, &msg, 0) != 1 || !CMSG_FIRSTHDR(&msg))
+		return -1;
+	memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
+	return fd;
+}
+
+/*
+ * A second process (vhost-user style) gets the memfd over SCM_RIGHTS, maps
+ * it and sees the data; after to-private it gets SIGBUS, after to-shared
+ * the data again.  Steps are driven over the socket.
+ */
+TEST_F(pair, second_process_over_scm_rights)
+{
+	int sv[2], status;
+	char step;
+	pid_t pid;
+
+	all_shared(self->pfd);
+	fill(self->mem, PAIR_SIZE, 61);
+	ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		int fd = recv_fd(sv[1]);
+		char *m, c;
+
+		close(self->sfd);
+		munmap(self->mem, PAIR_SIZE);
+		if (fd < 0)
+			_exit(10);
+		m = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (m == MAP_FAILED)
+			_exit(11);
+		if (!check(m, PAIR_SIZE, 61))
+			_exit(12);
+		if (write(sv[1], "1", 1) != 1 || read(sv[1], &step, 1) != 1)
+			_exit(13);
+		/* now private */
+		if (!access_sigbus(m + 2 * page_size, false, &c))
+			_exit(14);
+		if (!access_sigbus(m + 9 * page_size, true, &c))
+			_exit(15);
+		if (write(sv[1], "2", 1) != 1 || read(sv[1], &step, 1) != 1)
+			_exit(16);
+		/* shared again */
+		if (!check(m, PAIR_SIZE, 61))
+			_exit(17);
+		_exit(0);
+	}
+	ASSERT_EQ(send_fd(sv[0], self->sfd), 0);
+	ASSERT_EQ(read(sv[0], &step, 1), 1);
+	ASSERT_EQ(convert(self->pfd, 0, 16 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
+			  NULL), 0);
+	ASSERT_EQ(write(sv[0], "c", 1), 1);
+	ASSERT_EQ(read(sv[0], &step, 1), 1);
+	ASSERT_EQ(convert(self->pfd, 0, 16 * page_size, GMEM_PAIR_TO_SHARED, 0,
+			  NULL), 0);
+	ASSERT_EQ(write(sv[0], "c", 1), 1);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+/* Private contents: unreadable through /proc/PID/mem and process_vm_readv. */
+TEST_F(pair, private_contents_unreadable)
+{
+	struct iovec local, remote;
+	char buf[64], path[64];
+	int fd, mfd;
+
+	all_shared(self->pfd);
+	fill(self->mem, PAIR_SIZE, 71);
+	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+			  NULL), 0);
+
+	fd = open("/proc/self/mem", O_RDONLY);
+	ASSERT_GE(fd, 0);
+	EXPECT_EQ(pread(fd, buf, sizeof(buf),
+			(off_t)(unsigned long)self->mem), -1);
+	close(fd);
+
+	local.iov_base = buf;
+	local.iov_len = sizeof(buf);
+	remote.iov_base = self->mem + page_size;
+	remote.iov_len = sizeof(buf);
+	EXPECT_EQ(process_vm_readv(getpid(), &local, 1, &remote, 1, 0), -1);
+	EXPECT_EQ(errno, EFAULT);
+
+	EXPECT_EQ(pread(self->sfd, buf, sizeof(buf), 0), -1);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", self->sfd);
+	mfd = open(path, O_RDONLY | O_DIRECT);
+	if (mfd >= 0) {
+		void *al = aligned_alloc(4096, 4096);
+
+		EXPECT_EQ(pread(mfd, al, 4096, 0), -1);
+		EXPECT_EQ(errno, EACCES);
+		free(al);
+		close(mfd);
+	}
+	/* The private file itself cannot be read. */
+	EXPECT_EQ(pread(self->pfd, buf, sizeof(buf), 0), -1);
+}
+
+/*
+ * Shared pages swap like any memfd page (MADV_PAGEOUT, zram swap set up by
+ * the test plan); to-private swaps them in first and keeps the contents.
+ */
+TEST_F(pair, swapped_out_pages_convert)
+{
+	struct gmem_pair_stats st;
+
+	all_shared(self->pfd);
+	fill(self->mem, PAIR_SIZE, 91);
+	ASSERT_EQ(madvise(self->mem, PAIR_SIZE, MADV_PAGEOUT), 0);
+	st = pair_stats(self->pfd);
+	ASSERT_GT(st.swapped_pages, 0);
+	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_SHARED);
+
+	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+			  NULL), 0);
+	st = pair_stats(self->pfd);
+	EXPECT_EQ(st.swapped_pages, 0);
+	EXPECT_EQ(st.private_pages, NR_PAGES);
+	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0,
+			  NULL), 0);
+	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 91));
+}
+
+struct race_args {
+	char *mem;
+	int pfd;
+	int stop;
+	unsigned long seen_data, seen_bus, bad;
+};
+
+static void *toucher(void *arg)
+{
+	struct race_args *r = arg;
+	unsigned long i = 0;
+	char c;
+
+	while (!READ_ONCE(r->stop)) {
+		size_t off = (i++ % 16) * page_size + 8;
+
+		if (access_sigbus(r->mem + off, false, &c))
+			r->seen_bus++;
+		else if (c == (char)(81 + off / page_size + (off & 0x3f)))
+			r->seen_data++;
+		else
+			r->bad++;
+	}
+	return NULL;
+}
+
+/* Faults from other threads race with conversions: data or SIGBUS, never else. */
+TEST_F(pair, conversions_race_with_faults)
+{
+	struct race_args r = { .mem = self->mem, .pfd = self->pfd };
+	pthread_t t[3];
+	int i;
+
+	all_shared(self->pfd);
+	fill(self->mem, PAIR_SIZE, 81);
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(pthread_create(&t[i], NULL, toucher, &r), 0);
+	for (i = 0; i < 200; i++) {
+		uint32_t dir = i & 1 ? GMEM_PAIR_TO_SHARED : GMEM_PAIR_TO_PRIVATE;
+		struct gmem_pair_convert out;
+
+		/* a toucher may hold a transient reference: retry */
+		while (convert(self->pfd, 0, 16 * page_size, dir, 0, &out)) {
+			ASSERT_EQ(errno, EBUSY);
+			ASSERT_EQ(out.error_reason, GMEM_PAIR_ERR_REFERENCED);
+		}
+	}
+	WRITE_ONCE(r.stop, 1);
+	for (i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	EXPECT_EQ(r.bad, 0);
+	EXPECT_GT(r.seen_data, 0);
+	EXPECT_GT(r.seen_bus, 0);
+	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 81));
+}
+
+static long meminfo_kb(const char *key)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)))
+			v = atol(line + strlen(key));
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* Closing every fd and mapping frees every page, private and shared. */
+TEST(no_leak_after_close)
+{
+	const size_t size = 32UL << 20;
+	long shmem0, unevict0, shmem1, unevict1;
+	struct kvm_vm *vm;
+	int pfd, sfd, round;
+	char *m;
+
+	page_size = getpagesize();
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	shmem0 = meminfo_kb("Shmem:");
+	unevict0 = meminfo_kb("Unevictable:");
+	for (round = 0; round < 3; round++) {
+		pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
+					      GUEST_MEMFD_FLAG_PAIR_SHARED);
+		ASSERT_GE(pfd, 0);
+		sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+		ASSERT_GE(sfd, 0);
+		m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+		ASSERT_NE(m, MAP_FAILED);
+		memset(m, 0x5a, size);
+		ASSERT_EQ(convert(pfd, 0, size / 2, GMEM_PAIR_TO_PRIVATE, 0,
+				  NULL), 0);
+		EXPECT_GE(meminfo_kb("Unevictable:") - unevict0,
+			  (long)(size / 2 / 1024) - 1024);
+		/* close the private side first on odd rounds */
+		if (round & 1) {
+			close(pfd);
+			munmap(m, size);
+			close(sfd);
+		} else {
+			munmap(m, size);
+			close(sfd);
+			close(pfd);
+		}
+	}
+	kvm_vm_free(vm);
+	shmem1 = meminfo_kb("Shmem:");
+	unevict1 = meminfo_kb("Unevictable:");
+	/* 2 MiB of slack for unrelated activity */
+	EXPECT_LT(shmem1 - shmem0, 2048);
+	EXPECT_LT(unevict1 - unevict0, 2048);
+}
+
+/* The memfd outlives the private file: private offsets keep faulting SIGBUS. */
+TEST(memfd_outlives_private_file)
+{
+	struct kvm_vm *vm;
+	int pfd, sfd;
+	char *m, c;
+
+	page_size = getpagesize();
+	install_sigbus_handler();
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	pfd = __vm_create_guest_memfd(vm, PAIR_SIZE, GUEST_MEMFD_FLAG_PAIRED);
+	ASSERT_GE(pfd, 0);
+	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	ASSERT_GE(sfd, 0);
+	ASSERT_EQ(convert(pfd, 0, page_size, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	m = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	ASSERT_NE(m, MAP_FAILED);
+	m[0] = 42;
+	close(pfd);
+	kvm_vm_free(vm);
+	EXPECT_FALSE(access_sigbus(m, false, &c));
+	EXPECT_EQ(c, 42);
+	EXPECT_TRUE(access_sigbus(m + page_size, false, &c));
+	munmap(m, PAIR_SIZE);
+	close(sfd);
+}
+
+/* Pairing needs a VM type with private memory. */
+TEST(pairing_needs_private_memory)
+{
+	struct kvm_vm *vm = vm_create_barebones();
+
+	EXPECT_EQ(__vm_create_guest_memfd(vm, PAIR_SIZE, GUEST_MEMFD_FLAG_PAIRED),
+		  -1);
+	EXPECT_EQ(errno, EINVAL);
+	kvm_vm_free(vm);
+}
+
+TEST_HARNESS_MAIN
