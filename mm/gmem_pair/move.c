@@ -33,12 +33,17 @@ static int gmem_pair_expected_refs(struct folio *folio)
  * @drained: set once lru_add_drain_all() ran for this conversion
  *
  * A folio just added to the page cache or just unmapped may sit in a per-CPU
- * batch, off the LRU and holding a reference: drain the batches once.
+ * batch, off the LRU and holding a reference: drain this CPU's batches, and
+ * once per conversion every CPU's.
  *
  * Return: true if the folio is isolated.
  */
 bool gmem_pair_isolate(struct folio *folio, bool *drained)
 {
+	if (folio_isolate_lru(folio))
+		return true;
+	/* Often in this CPU's batch: a folio migrated or moved just now. */
+	lru_add_drain();
 	if (folio_isolate_lru(folio))
 		return true;
 	if (*drained)
