@@ -23,6 +23,7 @@ verdict() {	# name why
 
 segment() {	# print the kernel log lines of test $1
 	awk -v n="$1" '
+		{ sub(/\r$/, "") }
 		index($0, "gmem_pair-test-begin: " n) && substr($0, length($0) - length(n) + 1) == n { on = 1; next }
 		index($0, "gmem_pair-test-end: " n) && substr($0, length($0) - length(n) + 1) == n { on = 0 }
 		on' "$log"

@@ -111,7 +111,12 @@ FIXTURE(pair) {
 
 FIXTURE_SETUP(pair)
 {
+	unsigned long node1 = 1UL << 1;
+
 	page_size = getpagesize();
+	/* tests/boot.movable gives node 1 the ZONE_MOVABLE: allocate there. */
+	ASSERT_EQ(syscall(__NR_set_mempolicy, MPOL_PREFERRED, &node1,
+			  sizeof(node1) * 8), 0);
 	self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
 	self->pfd = __vm_create_guest_memfd(self->vm, PAIR_SIZE,
 					    GUEST_MEMFD_FLAG_PAIRED |
@@ -165,7 +170,9 @@ TEST_F(pair, movable_page_refused_then_migrated)
 	EXPECT_TRUE(intact(self->mem));
 
 	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE,
-			  GMEM_PAIR_CONVERT_MIGRATE, &out), 0);
+			  GMEM_PAIR_CONVERT_MIGRATE, &out), 0)
+		TH_LOG("%s at %#llx, reason %u", strerror(errno),
+		       (unsigned long long)out.error_offset, out.error_reason);
 	EXPECT_EQ(pair_stats(self->pfd).private_pages, NR_PAGES);
 	EXPECT_GT(pair_stats(self->pfd).migrated_pages, 0);
 
@@ -180,6 +187,7 @@ TEST_F(pair, movable_page_refused_then_migrated)
 /* Shared pages migrate between nodes; private offsets have nothing to move. */
 TEST_F(pair, shared_pages_migrate)
 {
+	struct gmem_pair_convert out;
 	void *pages[NR_PAGES];
 	int nodes[NR_PAGES], status[NR_PAGES], i;
 
@@ -196,7 +204,9 @@ TEST_F(pair, shared_pages_migrate)
 	EXPECT_TRUE(intact(self->mem));
 
 	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE / 2, GMEM_PAIR_TO_PRIVATE,
-			  GMEM_PAIR_CONVERT_MIGRATE, NULL), 0);
+			  GMEM_PAIR_CONVERT_MIGRATE, &out), 0)
+		TH_LOG("%s at %#llx, reason %u", strerror(errno),
+		       (unsigned long long)out.error_offset, out.error_reason);
 	for (i = 0; i < NR_PAGES; i++)
 		nodes[i] = 0;
 	ASSERT_EQ(syscall(__NR_move_pages, 0, NR_PAGES, pages, nodes, status,
