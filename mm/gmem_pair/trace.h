@@ -13,14 +13,14 @@ TRACE_EVENT(gmem_pair_convert,
 		     unsigned long moved, int ret),
 	    TP_ARGS(pair, args, moved, ret),
 	    TP_STRUCT__entry(__field(unsigned long, ino)
-			     __field(u64, offset)
-			     __field(u64, size)
-			     __field(u32, direction)
-			     __field(u32, flags)
+			     __field(unsigned long long, offset)
+			     __field(unsigned long long, size)
+			     __field(unsigned int, direction)
+			     __field(unsigned int, flags)
 			     __field(unsigned long, moved)
 			     __field(int, ret)
-			     __field(u64, error_offset)
-			     __field(u32, error_reason)),
+			     __field(unsigned long long, error_offset)
+			     __field(unsigned int, error_reason)),
 	    TP_fast_assign(__entry->ino = pair->shared_mapping->host->i_ino;
 			   __entry->offset = args->offset;
 			   __entry->size = args->size;
@@ -45,9 +45,9 @@ TRACE_EVENT(gmem_pair_move,
 		     u32 direction),
 	    TP_ARGS(pair, index, nr, direction),
 	    TP_STRUCT__entry(__field(unsigned long, ino)
-			     __field(pgoff_t, index)
+			     __field(unsigned long, index)
 			     __field(long, nr)
-			     __field(u32, direction)),
+			     __field(unsigned int, direction)),
 	    TP_fast_assign(__entry->ino = pair->shared_mapping->host->i_ino;
 			   __entry->index = index;
 			   __entry->nr = nr;
