@@ -10,7 +10,22 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts /dev/shm 2>/dev/null
 mount -t devpts devpts /dev/pts 2>/dev/null
-for d in /tmp /run /var/tmp /dev/shm /mnt; do mount -t tmpfs tmpfs "$d"; done
+# Scratch tmpfs over the read-only root.  The project (and its build tree)
+# may itself live under one of these directories (a CI clone in /tmp):
+# keep the host's copy visible there with a bind mount.
+mount -t tmpfs tmpfs /run
+mkdir -p /run/host
+for d in /tmp /var/tmp /dev/shm /mnt; do
+	mkdir -p "/run/host$d"
+	mount --bind "$d" "/run/host$d"
+	mount -t tmpfs tmpfs "$d"
+	for p in "$gp_top" "$gp_build"; do
+		case "$p" in "$d"/*)
+			mkdir -p "$p"
+			mount --bind "/run/host$p" "$p" ;;
+		esac
+	done
+done
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 mkdir -p /mnt/results

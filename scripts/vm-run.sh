@@ -17,7 +17,7 @@ mkdir -p "$res"
 cmdline="console=ttyS0 root=hostroot rootfstype=9p"
 cmdline="$cmdline rootflags=trans=virtio,version=9p2000.L,msize=512000,cache=loose"
 cmdline="$cmdline ro init=$top/scripts/guest-init.sh panic=-1 oops=panic"
-cmdline="$cmdline gp_plan=$plan gp_kst=$build/kselftest/kvm gp_top=$top"
+cmdline="$cmdline gp_plan=$plan gp_kst=$build/kselftest/kvm gp_top=$top gp_build=$build"
 cmdline="$cmdline gp_shell=${SHELL_MODE:-0} gp_only=${ONLY:-} gp_verbose=${VERBOSE:-0}"
 cmdline="$cmdline $extra"
 qemu=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2
