@@ -125,8 +125,9 @@ static long gmem_pair_index_to_private(struct gmem_pair_conv *c, pgoff_t index)
 		err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_PINNED, -EBUSY);
 		goto out;
 	}
-	/* The private file holds order-0 folios only, for now. */
-	if (folio_test_large(folio)) {
+	/* A large folio moves whole if the range covers it, else splits. */
+	if (folio_test_large(folio) &&
+	    (folio->index < c->start || folio_next_index(folio) > c->end)) {
 		if (split_folio(folio))
 			err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_SPLIT,
 					       -EBUSY);
@@ -161,6 +162,7 @@ static long gmem_pair_index_to_private(struct gmem_pair_conv *c, pgoff_t index)
 		goto out;
 	}
 	nr = folio_nr_pages(folio);
+	index = folio->index;
 	err = gmem_pair_move_to_private(pair, folio, index);
 	if (err) {
 		err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_NOMEM, err);
@@ -190,7 +192,7 @@ static long gmem_pair_index_to_shared(struct gmem_pair_conv *c, pgoff_t index)
 		return 1;
 	}
 	if (folio_test_large(folio) &&
-	    (folio->index != index || folio_next_index(folio) > c->end)) {
+	    (folio->index < c->start || folio_next_index(folio) > c->end)) {
 		if (split_folio(folio))
 			err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_SPLIT,
 					       -EBUSY);

@@ -73,6 +73,8 @@ struct gmem_pair *gmem_pair_create(struct address_space *private_mapping,
 	pair->shared_mapping = inode->i_mapping;
 	pair->private_mapping = private_mapping;
 	pair->ops = ops;
+	/* Shmem THPs move into the private file whole. */
+	mapping_set_large_folios(private_mapping);
 
 	/* Fixed size; no further seals. */
 	SHMEM_I(inode)->seals = F_SEAL_SEAL | F_SEAL_GROW | F_SEAL_SHRINK;

@@ -773,6 +773,104 @@ TEST(no_leak_after_close)
 	EXPECT_LT(unevict1 - unevict0, 2048);
 }
 
+/* Enable shmem THP for MADV_HUGEPAGE mappings; returns the old setting. */
+static bool shmem_thp_advise(char *old, size_t len)
+{
+	const char *path = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
+	int fd = open(path, O_RDWR);
+	ssize_t n;
+	char *b, *e;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, old, len - 1);
+	old[n > 0 ? n : 0] = 0;
+	/* "always within_size [advise] never deny force": keep the [word] */
+	b = strchr(old, '[');
+	e = b ? strchr(b, ']') : NULL;
+	if (b && e) {
+		memmove(old, b + 1, e - b - 1);
+		old[e - b - 1] = 0;
+	}
+	n = pwrite(fd, "advise", 6, 0);
+	close(fd);
+	return n == 6;
+}
+
+static void shmem_thp_restore(const char *old)
+{
+	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+		      O_WRONLY);
+
+	if (fd >= 0) {
+		if (write(fd, old, strlen(old)) < 0)
+			perror("restore shmem_enabled");
+		close(fd);
+	}
+}
+
+/*
+ * A whole shmem THP converts without splitting: it leaves ShmemHugePages,
+ * shows up in FileHugePages (the private file holds it as one 2M folio)
+ * and comes back whole.  A partial conversion splits it.
+ */
+TEST(thp_converts_whole)
+{
+	const size_t huge = 2UL << 20, size = 2 * huge;
+	long shmem_huge0, file_huge0;
+	char old[128], *area, *m;
+	struct kvm_vm *vm;
+	int pfd, sfd;
+
+	page_size = getpagesize();
+	ASSERT_TRUE(shmem_thp_advise(old, sizeof(old)));
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				      GUEST_MEMFD_FLAG_PAIR_SHARED);
+	ASSERT_GE(pfd, 0);
+	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	ASSERT_GE(sfd, 0);
+	/* a 2M aligned mapping */
+	area = mmap(NULL, size + huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+	ASSERT_NE(area, MAP_FAILED);
+	m = (char *)(((unsigned long)area + huge - 1) & ~(huge - 1));
+	ASSERT_EQ(mmap(m, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		       sfd, 0), m);
+	ASSERT_EQ(madvise(m, size, MADV_HUGEPAGE), 0);
+
+	shmem_huge0 = meminfo_kb("ShmemHugePages:");
+	file_huge0 = meminfo_kb("FileHugePages:");
+	fill(m, size, 101);
+	ASSERT_EQ(meminfo_kb("ShmemHugePages:") - shmem_huge0, 4096)
+		TH_LOG("the memfd did not get two 2M folios");
+
+	ASSERT_EQ(convert(pfd, 0, huge, GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	EXPECT_EQ(pair_stats(pfd).private_pages, huge / page_size);
+	EXPECT_EQ(meminfo_kb("ShmemHugePages:") - shmem_huge0, 2048);
+	EXPECT_EQ(meminfo_kb("FileHugePages:") - file_huge0, 2048);
+
+	ASSERT_EQ(convert(pfd, 0, huge, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	EXPECT_EQ(meminfo_kb("ShmemHugePages:") - shmem_huge0, 4096);
+	EXPECT_EQ(meminfo_kb("FileHugePages:") - file_huge0, 0);
+	EXPECT_TRUE(check(m, size, 101));
+
+	/* one page in the middle of the second folio: it splits */
+	ASSERT_EQ(convert(pfd, huge + 5 * page_size, page_size,
+			  GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	EXPECT_EQ(meminfo_kb("ShmemHugePages:") - shmem_huge0, 2048);
+	EXPECT_EQ(pair_stats(pfd).private_pages, 1);
+	ASSERT_EQ(convert(pfd, huge + 5 * page_size, page_size,
+			  GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	EXPECT_TRUE(check(m, size, 101));
+
+	munmap(area, size + huge);
+	close(sfd);
+	close(pfd);
+	kvm_vm_free(vm);
+	shmem_thp_restore(old);
+}
+
 /* The memfd outlives the private file: private offsets keep faulting SIGBUS. */
 TEST(memfd_outlives_private_file)
 {
