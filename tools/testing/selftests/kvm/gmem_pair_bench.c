@@ -48,6 +48,20 @@ static double convert_time(int pfd, size_t size, uint32_t dir)
 	return now() - t;
 }
 
+static long meminfo_kb(const char *key)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)))
+			v = atol(line + strlen(key));
+	if (f)
+		fclose(f);
+	return v;
+}
+
 static void populate(char *m, size_t size, bool huge)
 {
 	if (huge)
@@ -86,8 +100,9 @@ static double copy_handoff(size_t size)
 static void bench(struct kvm_vm *vm, size_t size, int rounds, bool huge)
 {
 	double to_priv = 0, to_shared = 0, copy = 0;
-	unsigned long folios = size / 4096;
+	unsigned long folios = 0;
 	int pfd, sfd, r;
+	long huge_kb = 0;
 	char *m;
 
 	for (r = 0; r < rounds; r++) {
@@ -97,7 +112,11 @@ static void bench(struct kvm_vm *vm, size_t size, int rounds, bool huge)
 		sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
 		m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
 		TEST_ASSERT(m != MAP_FAILED, "mmap");
+		huge_kb = meminfo_kb("ShmemHugePages:");
 		populate(m, size, huge);
+		/* folios the conversion moves: 2M ones, the rest 4K */
+		huge_kb = meminfo_kb("ShmemHugePages:") - huge_kb;
+		folios = huge_kb / 2048 + (size / 1024 - huge_kb) / 4;
 		to_priv += convert_time(pfd, size, GMEM_PAIR_TO_PRIVATE);
 		to_shared += convert_time(pfd, size, GMEM_PAIR_TO_SHARED);
 		for (size_t i = 0; i < size; i += 4096)
@@ -110,14 +129,15 @@ static void bench(struct kvm_vm *vm, size_t size, int rounds, bool huge)
 	to_priv /= rounds;
 	to_shared /= rounds;
 	copy /= rounds;
-	printf("%s %zu MiB, mean of %d rounds:\n", huge ? "2M-populated" : "4K",
-	       size >> 20, rounds);
-	printf("  move to-private %8.3f s  %7.2f us/4K-page  copy/move %6.1fx\n",
+	printf("%s %zu MiB (%lu folios, %ld kB of them 2M), mean of %d rounds:\n",
+	       huge ? "MADV_HUGEPAGE" : "4K", size >> 20, folios, huge_kb,
+	       rounds);
+	printf("  move to-private %8.4f s  %8.2f us/folio  copy/move %7.1fx\n",
 	       to_priv, to_priv * 1e6 / folios, copy / to_priv);
-	printf("  move to-shared  %8.3f s  %7.2f us/4K-page  copy/move %6.1fx\n",
+	printf("  move to-shared  %8.4f s  %8.2f us/folio  copy/move %7.1fx\n",
 	       to_shared, to_shared * 1e6 / folios, copy / to_shared);
-	printf("  copy hand-off   %8.3f s  %7.2f us/4K-page\n",
-	       copy, copy * 1e6 / folios);
+	printf("  copy hand-off   %8.4f s  %8.2f us/4K-page\n",
+	       copy, copy * 1e6 / (size / 4096));
 }
 
 int main(int argc, char **argv)
