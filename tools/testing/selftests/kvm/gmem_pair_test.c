@@ -18,6 +18,7 @@
 #include <linux/falloc.h>
 #include <linux/gmem_pair.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -684,17 +685,47 @@ static void *toucher(void *arg)
 	return NULL;
 }
 
-/* Faults from other threads race with conversions: data or SIGBUS, never else. */
+/* GUP-fast: vmsplice() the pages into a pipe and drain it, over and over. */
+static void *splicer(void *arg)
+{
+	struct race_args *r = arg;
+	char buf[4096];
+	int p[2];
+
+	if (pipe(p))
+		return NULL;
+	while (!READ_ONCE(r->stop)) {
+		for (int i = 0; i < 16; i++) {
+			struct iovec iov = { r->mem + i * page_size, page_size };
+
+			/* EFAULT on a private page: it is not mapped */
+			if (vmsplice(p[1], &iov, 1, SPLICE_F_NONBLOCK) ==
+			    (ssize_t)page_size &&
+			    read(p[0], buf, sizeof(buf)) == (ssize_t)page_size &&
+			    !check(buf, page_size, 81 + i))
+				r->bad++;
+		}
+	}
+	close(p[0]);
+	close(p[1]);
+	return NULL;
+}
+
+/*
+ * Faults and GUP-fast from other threads race with conversions: data or
+ * SIGBUS, never anything else.
+ */
 TEST_F(pair, conversions_race_with_faults)
 {
 	struct race_args r = { .mem = self->mem, .pfd = self->pfd };
-	pthread_t t[3];
+	pthread_t t[4];
 	int i;
 
 	all_shared(self->pfd);
 	fill(self->mem, PAIR_SIZE, 81);
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(pthread_create(&t[i], NULL, toucher, &r), 0);
+	ASSERT_EQ(pthread_create(&t[3], NULL, splicer, &r), 0);
 	for (i = 0; i < 200; i++) {
 		uint32_t dir = i & 1 ? GMEM_PAIR_TO_SHARED : GMEM_PAIR_TO_PRIVATE;
 		struct gmem_pair_convert out;
@@ -706,12 +737,249 @@ TEST_F(pair, conversions_race_with_faults)
 		}
 	}
 	WRITE_ONCE(r.stop, 1);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
 	EXPECT_EQ(r.bad, 0);
 	EXPECT_GT(r.seen_data, 0);
 	EXPECT_GT(r.seen_bus, 0);
 	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 81));
+}
+
+static long meminfo_kb(const char *key);
+struct converter {
+	int pfd;
+	uint64_t off, size;
+	int rounds;
+	int errors;
+};
+
+/* Convert [off, off + size) back and forth; EBUSY (transient) is retried. */
+static void *converter(void *arg)
+{
+	struct converter *c = arg;
+
+	for (int i = 0; i < c->rounds; i++) {
+		uint32_t dir = i & 1 ? GMEM_PAIR_TO_SHARED : GMEM_PAIR_TO_PRIVATE;
+
+		while (convert(c->pfd, c->off, c->size, dir, 0, NULL))
+			if (errno != EBUSY) {
+				c->errors++;
+				break;
+			}
+	}
+	return NULL;
+}
+
+/* Conversions of disjoint ranges run at once and keep their contents. */
+TEST_F(pair, concurrent_conversions_of_other_ranges)
+{
+	struct converter c[2] = {
+		{ self->pfd, 0, 16 * page_size, 100 },
+		{ self->pfd, 32 * page_size, 16 * page_size, 100 },
+	};
+	pthread_t t[2];
+
+	all_shared(self->pfd);
+	fill(self->mem, PAIR_SIZE, 111);
+	for (int i = 0; i < 2; i++)
+		ASSERT_EQ(pthread_create(&t[i], NULL, converter, &c[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	EXPECT_EQ(c[0].errors + c[1].errors, 0);
+	EXPECT_EQ(pair_stats(self->pfd).private_pages, 0);
+	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 111));
+}
+
+struct rw_args {
+	int sfd;
+	int stop;
+	unsigned long ok, refused, bad;
+};
+
+/* pread/pwrite/punch-hole over a range that is being converted. */
+static void *rw_racer(void *arg)
+{
+	struct rw_args *a = arg;
+	char buf[4096];
+
+	while (!READ_ONCE(a->stop)) {
+		off_t off = (rand() % 16) * page_size;
+		ssize_t n = pread(a->sfd, buf, sizeof(buf), off);
+
+		if (n == (ssize_t)sizeof(buf))
+			a->ok++;
+		else if (n < 0 && errno == EACCES)
+			a->refused++;
+		else
+			a->bad++;
+		n = pwrite(a->sfd, buf, n > 0 ? n : 0, off);
+		if (n < 0 && errno != EACCES)
+			a->bad++;
+		if (fallocate(a->sfd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			      off, page_size) && errno != EACCES)
+			a->bad++;
+	}
+	return NULL;
+}
+
+/*
+ * read, write and punch-hole race with conversions: each either works on
+ * a shared page or fails with EACCES; afterwards every offset is exactly
+ * one of private or shared, and the counters add up.
+ */
+TEST_F(pair, conversions_race_with_read_write_punch)
+{
+	struct rw_args a = { .sfd = self->sfd };
+	struct converter c = { self->pfd, 0, 16 * page_size, 200 };
+	struct gmem_pair_extent ext[64];
+	struct gmem_pair_query q;
+	uint64_t covered = 0;
+	pthread_t t;
+	char ch;
+
+	all_shared(self->pfd);
+	fill(self->mem, PAIR_SIZE, 121);
+	ASSERT_EQ(pthread_create(&t, NULL, rw_racer, &a), 0);
+	converter(&c);
+	WRITE_ONCE(a.stop, 1);
+	pthread_join(t, NULL);
+	EXPECT_EQ(c.errors, 0);
+	EXPECT_EQ(a.bad, 0);
+	EXPECT_GT(a.ok + a.refused, 0);
+
+	ASSERT_EQ(query(self->pfd, 0, ext, 64, &q), 0);
+	for (uint32_t i = 0; i < q.nr_extents; i++) {
+		for (uint64_t o = ext[i].offset; o < ext[i].offset + ext[i].size;
+		     o += page_size) {
+			bool priv = ext[i].state >= GMEM_PAIR_STATE_PRIVATE;
+
+			EXPECT_EQ(access_sigbus(self->mem + o, false, &ch), priv);
+		}
+		covered += ext[i].size;
+	}
+	EXPECT_EQ(covered, PAIR_SIZE);
+	/* untouched pages keep their data */
+	EXPECT_TRUE(check(self->mem + 16 * page_size, PAIR_SIZE - 16 * page_size,
+			  121 + 16));
+}
+
+static void *close_racer(void *arg)
+{
+	int *fds = arg;
+
+	usleep(rand() % 500);
+	close(fds[0]);
+	close(fds[1]);
+	return NULL;
+}
+
+/* Closing both files while a conversion runs: no crash, nothing leaked. */
+TEST(conversion_races_with_close)
+{
+	struct kvm_vm *vm;
+	long shmem0 = meminfo_kb("Shmem:");
+
+	page_size = getpagesize();
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	for (int round = 0; round < 20; round++) {
+		int fds[2];
+		pthread_t t;
+		char *m;
+
+		fds[0] = __vm_create_guest_memfd(vm, PAIR_SIZE,
+						 GUEST_MEMFD_FLAG_PAIRED |
+						 GUEST_MEMFD_FLAG_PAIR_SHARED);
+		ASSERT_GE(fds[0], 0);
+		fds[1] = ioctl(fds[0], GMEM_PAIR_GET_SHARED_FD, 0);
+		ASSERT_GE(fds[1], 0);
+		m = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 fds[1], 0);
+		ASSERT_NE(m, MAP_FAILED);
+		memset(m, 1, PAIR_SIZE);
+		munmap(m, PAIR_SIZE);
+		ASSERT_EQ(pthread_create(&t, NULL, close_racer, fds), 0);
+		for (int i = 0; i < 4; i++) {
+			int r = convert(fds[0], 0, PAIR_SIZE, i & 1, 0, NULL);
+
+			/* the fd may be gone (EBADF), or converted */
+			if (r && errno == EBADF)
+				break;
+			EXPECT_EQ(r, 0);
+		}
+		pthread_join(t, NULL);
+	}
+	kvm_vm_free(vm);
+	EXPECT_LT(meminfo_kb("Shmem:") - shmem0, 2048);
+}
+
+static long memcg_current_kb(const char *path)
+{
+	char b[32] = "";
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0 || read(fd, b, sizeof(b) - 1) < 0)
+		b[0] = 0;
+	close(fd);
+	return atol(b) / 1024;
+}
+
+/* The memfd's memory.current charge follows the folio: no double charge. */
+TEST(memcg_charge_moves_with_the_folio)
+{
+	const size_t size = 32UL << 20;
+	char path[128], buf[64];
+	long cur0, cur1, cur2, cur3;
+	struct kvm_vm *vm;
+	int pfd, sfd, fd;
+	char *m;
+
+	page_size = getpagesize();
+	mkdir("/sys/fs/cgroup", 0755);
+	mount("none", "/sys/fs/cgroup", "cgroup2", 0, NULL);
+	fd = open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY);
+	ASSERT_GE(fd, 0);
+	ASSERT_GT(write(fd, "+memory", 7), 0);
+	close(fd);
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/gmem_pair_%d", getpid());
+	ASSERT_EQ(mkdir(path, 0755), 0);
+	snprintf(buf, sizeof(buf), "%s/cgroup.procs", path);
+	fd = open(buf, O_WRONLY);
+	ASSERT_GE(fd, 0);
+	snprintf(buf, sizeof(buf), "%d", getpid());
+	ASSERT_GT(write(fd, buf, strlen(buf)), 0);
+	close(fd);
+	snprintf(buf, sizeof(buf), "%s/memory.current", path);
+
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				      GUEST_MEMFD_FLAG_PAIR_SHARED);
+	ASSERT_GE(pfd, 0);
+	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	ASSERT_NE(m, MAP_FAILED);
+	cur0 = memcg_current_kb(buf);
+	memset(m, 3, size);
+	cur1 = memcg_current_kb(buf);
+	EXPECT_GE(cur1 - cur0, (long)(size / 1024) - 1024);
+	ASSERT_EQ(convert(pfd, 0, size, GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	cur2 = memcg_current_kb(buf);
+	ASSERT_EQ(convert(pfd, 0, size, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	cur3 = memcg_current_kb(buf);
+	/* within 1 MiB: the same pages, charged once */
+	EXPECT_LT(labs(cur2 - cur1), 1024);
+	EXPECT_LT(labs(cur3 - cur1), 1024);
+	munmap(m, size);
+	close(sfd);
+	close(pfd);
+	kvm_vm_free(vm);
+	EXPECT_LT(memcg_current_kb(buf) - cur0, 1024);
+	/* leave the cgroup so that it can go */
+	fd = open("/sys/fs/cgroup/cgroup.procs", O_WRONLY);
+	snprintf(buf, sizeof(buf), "%d", getpid());
+	if (fd >= 0 && write(fd, buf, strlen(buf)) < 0)
+		perror("cgroup.procs");
+	close(fd);
+	rmdir(path);
 }
 
 static long meminfo_kb(const char *key)
