@@ -52,12 +52,15 @@ static int movable_zones(uint64_t zones[][2], int max)
 	FILE *f = fopen("/proc/zoneinfo", "r");
 
 	while (f && fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, "Node", 4))
+		if (!strncmp(line, "Node", 4)) {
 			in_movable = !!strstr(line, "Movable");
-		else if (in_movable && sscanf(line, " spanned %lu", &spanned) == 1)
 			continue;
-		else if (in_movable && n < max &&
-			 sscanf(line, " start_pfn: %lu", &start) == 1) {
+		}
+		if (!in_movable || n >= max)
+			continue;
+		if (sscanf(line, " spanned %lu", &spanned) == 1)
+			continue;
+		if (sscanf(line, " start_pfn: %lu", &start) == 1) {
 			zones[n][0] = start;
 			zones[n][1] = start + spanned;
 			n++;

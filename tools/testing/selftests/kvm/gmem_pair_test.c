@@ -1123,6 +1123,30 @@ TEST(thp_converts_whole)
 	EXPECT_EQ(meminfo_kb("FileHugePages:") - file_huge0, 0);
 	EXPECT_TRUE(check(m, size, 101));
 
+	/*
+	 * A partial conversion of a THP that cannot split (a vmsplice()
+	 * reference on another of its pages) is refused, nothing changed.
+	 */
+	{
+		struct iovec iov = { m + huge + 9 * page_size, page_size };
+		struct gmem_pair_convert out;
+		char buf[4096];
+		int p[2];
+
+		ASSERT_EQ(pipe(p), 0);
+		ASSERT_EQ(vmsplice(p[1], &iov, 1, 0), page_size);
+		EXPECT_EQ(convert(pfd, huge + 5 * page_size, page_size,
+				  GMEM_PAIR_TO_PRIVATE, 0, &out), -1);
+		EXPECT_EQ(errno, EBUSY);
+		EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_SPLIT);
+		EXPECT_EQ(out.error_offset, huge + 5 * page_size);
+		EXPECT_EQ(meminfo_kb("ShmemHugePages:") - shmem_huge0, 4096);
+		EXPECT_EQ(pair_stats(pfd).private_pages, 0);
+		ASSERT_EQ(read(p[0], buf, sizeof(buf)), page_size);
+		close(p[0]);
+		close(p[1]);
+	}
+
 	/* one page in the middle of the second folio: it splits */
 	ASSERT_EQ(convert(pfd, huge + 5 * page_size, page_size,
 			  GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
