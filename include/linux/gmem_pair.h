@@ -38,6 +38,9 @@ struct gmem_pair *gmem_pair_create(struct address_space *private_mapping,
 void gmem_pair_release_private(struct gmem_pair *pair);
 long gmem_pair_ioctl(struct gmem_pair *pair, unsigned int cmd,
 		     unsigned long arg);
+int gmem_pair_check_convert(struct gmem_pair *pair,
+			    const struct gmem_pair_convert *args);
+long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args);
 bool gmem_pair_range_private(struct gmem_pair *pair, pgoff_t start,
 			     pgoff_t end);
 
@@ -62,6 +65,18 @@ static inline long gmem_pair_ioctl(struct gmem_pair *pair, unsigned int cmd,
 				   unsigned long arg)
 {
 	return -ENOTTY;
+}
+
+static inline int gmem_pair_check_convert(struct gmem_pair *pair,
+					  const struct gmem_pair_convert *args)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline long gmem_pair_convert(struct gmem_pair *pair,
+				     struct gmem_pair_convert *args)
+{
+	return -EOPNOTSUPP;
 }
 
 static inline bool gmem_pair_range_private(struct gmem_pair *pair,

@@ -285,11 +285,27 @@ static void gmem_pair_rollback(struct gmem_pair_conv *c, bool to_private)
 	}
 }
 
-static int gmem_pair_check_args(struct gmem_pair *pair,
-				struct gmem_pair_convert *args)
+/**
+ * gmem_pair_check_convert - is @args a valid GMEM_PAIR_CONVERT request?
+ * @pair: the pair
+ * @args: the request
+ *
+ * Page aligned, non-empty, inside the file, no overflow, known direction
+ * and flags, reserved fields zero.
+ *
+ * Return: 0 or -EINVAL.
+ */
+int gmem_pair_check_convert(struct gmem_pair *pair,
+			    const struct gmem_pair_convert *args)
 {
 	u64 end;
+	int i;
 
+	if (args->pad)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(args->reserved); i++)
+		if (args->reserved[i])
+			return -EINVAL;
 	if (args->direction != GMEM_PAIR_TO_SHARED &&
 	    args->direction != GMEM_PAIR_TO_PRIVATE)
 		return -EINVAL;
@@ -307,11 +323,15 @@ static int gmem_pair_check_args(struct gmem_pair *pair,
 		return -EINVAL;
 	return 0;
 }
+EXPORT_SYMBOL_GPL(gmem_pair_check_convert);
 
 /**
  * gmem_pair_convert - GMEM_PAIR_CONVERT
  * @pair: the pair; the caller holds the private file open
  * @args: the request; error_offset and error_reason are filled on error
+ *
+ * The private file's owner may hold its own locks around this (KVM holds
+ * slots_lock, then updates its memory attributes to match).
  *
  * Return: 0, -EINVAL for a bad request, -EBUSY for a pinned, referenced or
  * unsplittable page, -EXDEV for a ZONE_MOVABLE/CMA page, -ENOMEM/-ENOSPC,
@@ -328,7 +348,7 @@ long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args)
 
 	args->error_offset = 0;
 	args->error_reason = GMEM_PAIR_ERR_NONE;
-	err = gmem_pair_check_args(pair, args);
+	err = gmem_pair_check_convert(pair, args);
 	if (err)
 		return err;
 
@@ -385,3 +405,4 @@ long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args)
 	kvfree(c.flipped);
 	return err;
 }
+EXPORT_SYMBOL_GPL(gmem_pair_convert);

@@ -59,7 +59,6 @@ static inline struct inode *gmem_pair_shared_inode(struct gmem_pair *pair)
 #define GMEM_PAIR_QUERY_MAX_EXTENTS	1024
 
 void gmem_pair_put(struct gmem_pair *pair);
-long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args);
 void gmem_pair_fill_stats(struct gmem_pair *pair, struct gmem_pair_stats *st);
 int gmem_pair_query_extents(struct gmem_pair *pair, struct gmem_pair_query *q,
 			    struct gmem_pair_extent __user *out);

@@ -22,14 +22,6 @@ static long gmem_pair_get_shared_fd(struct gmem_pair *pair, unsigned long arg)
 	return fd;
 }
 
-static bool gmem_pair_reserved_zero(const u64 *reserved, int n)
-{
-	while (n--)
-		if (reserved[n])
-			return false;
-	return true;
-}
-
 static long gmem_pair_ioctl_convert(struct gmem_pair *pair,
 				    struct gmem_pair_convert __user *uargs)
 {
@@ -38,9 +30,6 @@ static long gmem_pair_ioctl_convert(struct gmem_pair *pair,
 
 	if (copy_from_user(&args, uargs, sizeof(args)))
 		return -EFAULT;
-	if (args.pad || !gmem_pair_reserved_zero(args.reserved,
-						 ARRAY_SIZE(args.reserved)))
-		return -EINVAL;
 	ret = gmem_pair_convert(pair, &args);
 	if (put_user(args.error_offset, &uargs->error_offset) ||
 	    put_user(args.error_reason, &uargs->error_reason))

@@ -18,6 +18,13 @@
 #define GUEST_MEMFD_FLAG_PAIRED		_BITULL(16)
 #define GUEST_MEMFD_FLAG_PAIR_SHARED	_BITULL(17)
 
+/*
+ * KVM_CHECK_EXTENSION: KVM creates pairs, and KVM_SET_MEMORY_ATTRIBUTES on a
+ * paired memslot converts the pair.  Out of tree: a number far from
+ * upstream's.
+ */
+#define KVM_CAP_GMEM_PAIR		1024
+
 #define GMEM_PAIR_IOC_MAGIC		0xB9
 
 /*

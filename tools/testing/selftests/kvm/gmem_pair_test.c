@@ -927,7 +927,7 @@ static long memcg_current_kb(const char *path)
 TEST(memcg_charge_moves_with_the_folio)
 {
 	const size_t size = 32UL << 20;
-	char path[128], buf[64];
+	char path[128], buf[256];
 	long cur0, cur1, cur2, cur3;
 	struct kvm_vm *vm;
 	int pfd, sfd, fd;

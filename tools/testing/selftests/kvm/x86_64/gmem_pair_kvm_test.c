@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gmem_pair_kvm_test: a KVM_X86_SW_PROTECTED_VM guest on a gmem_pair.
+ *
+ * One memslot is bound to a paired guest_memfd (private) and to the pair's
+ * memfd mapped by the VMM (shared).  KVM_SET_MEMORY_ATTRIBUTES converts the
+ * pair, a conversion on the pair's fd changes KVM's attributes, and the
+ * guest's data survives every conversion.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/gmem_pair.h>
+#include <linux/kvm_para.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+#include "../../../../mm/gup_test.h"
+
+#define DATA_SLOT	10
+#define DATA_GPA	BIT_ULL(32)
+#define DATA_SIZE	(4UL << 20)
+#define CONV_SIZE	(2UL << 20)	/* the part the tests convert */
+
+enum {
+	STEP_SHARED_WRITTEN = 1,
+	STEP_PRIVATE_READ,
+	STEP_PRIVATE_WRITTEN,
+	STEP_HYPERCALL_PRIVATE,
+	STEP_SHARED_AGAIN,
+	STEP_PINNED_READ,
+};
+
+static void guest_check(uint64_t gpa, uint64_t size, uint8_t pattern)
+{
+	for (uint64_t i = 0; i < size; i += 512)
+		__GUEST_ASSERT(((uint8_t *)gpa)[i] == pattern,
+			       "gpa %lx: expected %x, got %x", gpa + i, pattern,
+			       ((uint8_t *)gpa)[i]);
+}
+
+static void guest_code(uint64_t gpa)
+{
+	memset((void *)gpa, 0xaa, DATA_SIZE);
+	GUEST_SYNC(STEP_SHARED_WRITTEN);
+
+	/* the host made CONV_SIZE private: same bytes, private mapping */
+	guest_check(gpa, CONV_SIZE, 0xaa);
+	GUEST_SYNC(STEP_PRIVATE_READ);
+
+	memset((void *)gpa, 0xbb, CONV_SIZE);
+	GUEST_SYNC(STEP_PRIVATE_WRITTEN);
+
+	/* the host made it shared again and read 0xbb; now the guest asks */
+	guest_check(gpa, CONV_SIZE, 0xbb);
+	kvm_hypercall_map_gpa_range(gpa, CONV_SIZE, KVM_MAP_GPA_RANGE_ENCRYPTED);
+	memset((void *)gpa, 0xcc, CONV_SIZE);
+	GUEST_SYNC(STEP_HYPERCALL_PRIVATE);
+
+	/* the host converted through the pair's fd: KVM sees it shared */
+	guest_check(gpa, CONV_SIZE, 0xcc);
+	GUEST_SYNC(STEP_SHARED_AGAIN);
+
+	/* a refused conversion left everything shared and readable */
+	guest_check(gpa, CONV_SIZE, 0xdd);
+	GUEST_SYNC(STEP_PINNED_READ);
+	GUEST_DONE();
+}
+
+static sigjmp_buf jmp;
+
+static void on_sigbus(int sig)
+{
+	siglongjmp(jmp, 1);
+}
+
+static bool host_sigbus(uint8_t *p)
+{
+	bool bus = false;
+
+	if (sigsetjmp(jmp, 1))
+		bus = true;
+	else
+		(void)READ_ONCE(*p);
+	return bus;
+}
+
+static int try_set_memory_attributes(struct kvm_vm *vm, uint64_t gpa,
+				     uint64_t size, uint64_t attributes)
+{
+	struct kvm_memory_attributes attr = {
+		.address = gpa, .size = size, .attributes = attributes,
+	};
+
+	return __vm_ioctl(vm, KVM_SET_MEMORY_ATTRIBUTES, &attr);
+}
+
+static struct gmem_pair_stats pair_stats(int pfd)
+{
+	struct gmem_pair_extent ext;
+	struct gmem_pair_query q = {
+		.extents = (uint64_t)(unsigned long)&ext, .nr_extents = 1,
+	};
+
+	TEST_ASSERT(!ioctl(pfd, GMEM_PAIR_QUERY, &q), "GMEM_PAIR_QUERY");
+	return q.stats;
+}
+
+/* Run until the next ucall; the guest's hypercalls convert the pair. */
+static uint64_t run_to_sync(struct kvm_vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	struct ucall uc;
+
+	for (;;) {
+		vcpu_run(vcpu);
+		if (run->exit_reason == KVM_EXIT_HYPERCALL) {
+			uint64_t gpa = run->hypercall.args[0];
+			uint64_t size = run->hypercall.args[1] * PAGE_SIZE;
+			bool private = run->hypercall.args[2] &
+				       KVM_MAP_GPA_RANGE_ENCRYPTED;
+
+			TEST_ASSERT_EQ(run->hypercall.nr, KVM_HC_MAP_GPA_RANGE);
+			vm_set_memory_attributes(vcpu->vm, gpa, size, private ?
+						 KVM_MEMORY_ATTRIBUTE_PRIVATE : 0);
+			run->hypercall.ret = 0;
+			continue;
+		}
+		TEST_ASSERT(run->exit_reason == KVM_EXIT_IO,
+			    "exit reason %s", exit_reason_str(run->exit_reason));
+		switch (get_ucall(vcpu, &uc)) {
+		case UCALL_SYNC:
+			return uc.args[1];
+		case UCALL_DONE:
+			return 0;
+		case UCALL_ABORT:
+			REPORT_GUEST_ASSERT(uc);
+		default:
+			TEST_FAIL("unexpected ucall");
+		}
+	}
+}
+
+static bool host_sees(uint8_t *p, size_t size, uint8_t pattern)
+{
+	for (size_t i = 0; i < size; i += 512)
+		if (p[i] != pattern)
+			return false;
+	return true;
+}
+
+int main(int argc, char *argv[])
+{
+	const struct vm_shape shape = {
+		.mode = VM_MODE_DEFAULT,
+		.type = KVM_X86_SW_PROTECTED_VM,
+	};
+	struct pin_longterm_test pin = { .size = PAGE_SIZE };
+	struct gmem_pair_convert conv = {
+		.offset = 0, .size = CONV_SIZE, .direction = GMEM_PAIR_TO_SHARED,
+	};
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm, *vm2;
+	int pfd, sfd, gup, status;
+	uint8_t *hva;
+	pid_t pid;
+
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GMEM_PAIR));
+	signal(SIGBUS, on_sigbus);
+	ksft_print_header();
+	ksft_set_plan(7);
+
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
+	TEST_ASSERT(vm_check_cap(vm, KVM_CAP_GMEM_PAIR), "VM has no KVM_CAP_GMEM_PAIR");
+	vm_enable_cap(vm, KVM_CAP_EXIT_HYPERCALL, BIT_ULL(KVM_HC_MAP_GPA_RANGE));
+	pfd = vm_create_guest_memfd(vm, DATA_SIZE, GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED);
+	vm_mem_add(vm, VM_MEM_SRC_ANONYMOUS, DATA_GPA, DATA_SLOT,
+		   DATA_SIZE / PAGE_SIZE, KVM_MEM_GUEST_MEMFD, pfd, 0);
+	/* The VMM's shared view is the pair's memfd, at the slot's address. */
+	hva = addr_gpa2hva(vm, DATA_GPA);
+	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	TEST_ASSERT(sfd >= 0, "GMEM_PAIR_GET_SHARED_FD");
+	TEST_ASSERT(mmap(hva, DATA_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, sfd, 0) == hva, "mmap memfd");
+	virt_map(vm, DATA_GPA, DATA_GPA, DATA_SIZE / PAGE_SIZE);
+	vcpu_args_set(vcpu, 1, DATA_GPA);
+
+	/* 1. guest writes shared memory; KVM_SET_MEMORY_ATTRIBUTES moves it */
+	TEST_ASSERT_EQ(run_to_sync(vcpu), STEP_SHARED_WRITTEN);
+	TEST_ASSERT(host_sees(hva, DATA_SIZE, 0xaa), "host sees the guest's data");
+	vm_set_memory_attributes(vm, DATA_GPA, CONV_SIZE,
+				 KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	TEST_ASSERT_EQ(pair_stats(pfd).private_pages, CONV_SIZE / PAGE_SIZE);
+	TEST_ASSERT(host_sigbus(hva) && host_sigbus(hva + CONV_SIZE - 1),
+		    "host access to private memory must SIGBUS");
+	TEST_ASSERT(!host_sigbus(hva + CONV_SIZE), "shared stays readable");
+	TEST_ASSERT_EQ(run_to_sync(vcpu), STEP_PRIVATE_READ);
+	ksft_test_result_pass("guest reads its shared data through the private file\n");
+
+	/* 2. guest writes private data, back to shared: VMM and a child see it */
+	TEST_ASSERT_EQ(run_to_sync(vcpu), STEP_PRIVATE_WRITTEN);
+	vm_set_memory_attributes(vm, DATA_GPA, CONV_SIZE, 0);
+	TEST_ASSERT(host_sees(hva, CONV_SIZE, 0xbb), "VMM sees private data");
+	pid = fork();
+	if (!pid)
+		_exit(host_sees(hva, CONV_SIZE, 0xbb) ? 0 : 1);
+	TEST_ASSERT(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		    !WEXITSTATUS(status), "second process sees the data");
+	ksft_test_result_pass("private data survives to-shared\n");
+
+	/* 3. guest-driven: KVM_HC_MAP_GPA_RANGE exits, the VMM converts */
+	TEST_ASSERT_EQ(run_to_sync(vcpu), STEP_HYPERCALL_PRIVATE);
+	TEST_ASSERT_EQ(pair_stats(pfd).private_pages, CONV_SIZE / PAGE_SIZE);
+	TEST_ASSERT(host_sigbus(hva), "private after the hypercall");
+	ksft_test_result_pass("hypercall-driven conversion\n");
+
+	/* 4. a conversion on the pair's fd is seen by KVM */
+	TEST_ASSERT(!ioctl(pfd, GMEM_PAIR_CONVERT, &conv), "convert on the fd");
+	TEST_ASSERT(host_sees(hva, CONV_SIZE, 0xcc), "guest's private writes kept");
+	TEST_ASSERT_EQ(run_to_sync(vcpu), STEP_SHARED_AGAIN);
+	ksft_test_result_pass("fd conversion updates KVM's attributes\n");
+
+	/* 5. refused conversion: pinned page, nothing changes, then it works */
+	memset(hva, 0xdd, CONV_SIZE);
+	gup = open("/sys/kernel/debug/gup_test", O_RDWR);
+	TEST_ASSERT(gup >= 0, "gup_test");
+	pin.addr = (uint64_t)(unsigned long)(hva + 7 * PAGE_SIZE);
+	TEST_ASSERT(!ioctl(gup, PIN_LONGTERM_TEST_START, &pin), "pin");
+	TEST_ASSERT(try_set_memory_attributes(vm, DATA_GPA, CONV_SIZE,
+					      KVM_MEMORY_ATTRIBUTE_PRIVATE) &&
+		    errno == EBUSY, "pinned page: EBUSY, got %d", errno);
+	TEST_ASSERT_EQ(pair_stats(pfd).private_pages, 0);
+	TEST_ASSERT(host_sees(hva, CONV_SIZE, 0xdd), "contents unchanged");
+	/* the guest still reads it shared: KVM's attributes did not change */
+	TEST_ASSERT_EQ(run_to_sync(vcpu), STEP_PINNED_READ);
+	TEST_ASSERT(!ioctl(gup, PIN_LONGTERM_TEST_STOP), "unpin");
+	vm_set_memory_attributes(vm, DATA_GPA, CONV_SIZE,
+				 KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	TEST_ASSERT_EQ(pair_stats(pfd).private_pages, CONV_SIZE / PAGE_SIZE);
+	close(gup);
+	ksft_test_result_pass("refused conversion leaves memory and attributes\n");
+
+	TEST_ASSERT_EQ(run_to_sync(vcpu), 0);
+	ksft_test_result_pass("guest done\n");
+
+	/* 6. the paired fd cannot be bound to a second VM */
+	vm2 = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	TEST_ASSERT(__vm_set_user_memory_region2(vm2, 0, KVM_MEM_GUEST_MEMFD,
+						 DATA_GPA, DATA_SIZE, hva, pfd, 0) &&
+		    errno == EINVAL, "second VM binding must fail with EINVAL");
+	kvm_vm_free(vm2);
+	ksft_test_result_pass("paired fd bound to one VM only\n");
+
+	close(sfd);
+	kvm_vm_free(vm);
+	ksft_finished();
+}
