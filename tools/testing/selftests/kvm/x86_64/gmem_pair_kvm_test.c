@@ -104,6 +104,20 @@ static int try_set_memory_attributes(struct kvm_vm *vm, uint64_t gpa,
 	return __vm_ioctl(vm, KVM_SET_MEMORY_ATTRIBUTES, &attr);
 }
 
+/* shmem THP for MADV_HUGEPAGE mappings: "advise"; returns false if absent */
+static bool shmem_thp(const char *mode)
+{
+	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+		      O_WRONLY);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = write(fd, mode, strlen(mode)) == (ssize_t)strlen(mode);
+	close(fd);
+	return ok;
+}
+
 static struct gmem_pair_stats pair_stats(int pfd)
 {
 	struct gmem_pair_extent ext;
@@ -168,6 +182,7 @@ int main(int argc, char *argv[])
 	struct gmem_pair_convert conv = {
 		.offset = 0, .size = CONV_SIZE, .direction = GMEM_PAIR_TO_SHARED,
 	};
+	uint64_t pages_2m_converted;
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm, *vm2;
 	int pfd, sfd, gup, status;
@@ -177,14 +192,16 @@ int main(int argc, char *argv[])
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GMEM_PAIR));
 	signal(SIGBUS, on_sigbus);
 	ksft_print_header();
-	ksft_set_plan(7);
+	ksft_set_plan(8);
+	TEST_ASSERT(shmem_thp("advise"), "shmem_enabled");
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
 	TEST_ASSERT(vm_check_cap(vm, KVM_CAP_GMEM_PAIR), "VM has no KVM_CAP_GMEM_PAIR");
 	vm_enable_cap(vm, KVM_CAP_EXIT_HYPERCALL, BIT_ULL(KVM_HC_MAP_GPA_RANGE));
 	pfd = vm_create_guest_memfd(vm, DATA_SIZE, GUEST_MEMFD_FLAG_PAIRED |
 				    GUEST_MEMFD_FLAG_PAIR_SHARED);
-	vm_mem_add(vm, VM_MEM_SRC_ANONYMOUS, DATA_GPA, DATA_SLOT,
+	/* THP source type: the slot's address is 2M aligned */
+	vm_mem_add(vm, VM_MEM_SRC_ANONYMOUS_THP, DATA_GPA, DATA_SLOT,
 		   DATA_SIZE / PAGE_SIZE, KVM_MEM_GUEST_MEMFD, pfd, 0);
 	/* The VMM's shared view is the pair's memfd, at the slot's address. */
 	hva = addr_gpa2hva(vm, DATA_GPA);
@@ -192,6 +209,7 @@ int main(int argc, char *argv[])
 	TEST_ASSERT(sfd >= 0, "GMEM_PAIR_GET_SHARED_FD");
 	TEST_ASSERT(mmap(hva, DATA_SIZE, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_FIXED, sfd, 0) == hva, "mmap memfd");
+	TEST_ASSERT(!madvise(hva, DATA_SIZE, MADV_HUGEPAGE), "MADV_HUGEPAGE");
 	virt_map(vm, DATA_GPA, DATA_GPA, DATA_SIZE / PAGE_SIZE);
 	vcpu_args_set(vcpu, 1, DATA_GPA);
 
@@ -204,8 +222,15 @@ int main(int argc, char *argv[])
 	TEST_ASSERT(host_sigbus(hva) && host_sigbus(hva + CONV_SIZE - 1),
 		    "host access to private memory must SIGBUS");
 	TEST_ASSERT(!host_sigbus(hva + CONV_SIZE), "shared stays readable");
+	pages_2m_converted = vm_get_stat(vm, "pages_2m");
 	TEST_ASSERT_EQ(run_to_sync(vcpu), STEP_PRIVATE_READ);
 	ksft_test_result_pass("guest reads its shared data through the private file\n");
+
+	/* the 2M folio moved whole, and KVM maps it 2M */
+	TEST_ASSERT(vm_get_stat(vm, "pages_2m") > pages_2m_converted,
+		    "pages_2m %lu after the private read, %lu before",
+		    vm_get_stat(vm, "pages_2m"), pages_2m_converted);
+	ksft_test_result_pass("a whole 2M folio is mapped 2M in the NPT\n");
 
 	/* 2. guest writes private data, back to shared: VMM and a child see it */
 	TEST_ASSERT_EQ(run_to_sync(vcpu), STEP_PRIVATE_WRITTEN);
@@ -263,5 +288,6 @@ int main(int argc, char *argv[])
 
 	close(sfd);
 	kvm_vm_free(vm);
+	shmem_thp("never");
 	ksft_finished();
 }
