@@ -43,6 +43,8 @@ int gmem_pair_check_convert(struct gmem_pair *pair,
 long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args);
 bool gmem_pair_range_private(struct gmem_pair *pair, pgoff_t start,
 			     pgoff_t end);
+bool gmem_pair_maps_shared(struct gmem_pair *pair, unsigned long addr,
+			   u64 offset, u64 size);
 
 /* shmem side, called from mm/shmem.c for paired memfds only */
 int gmem_pair_shared_access_begin(struct gmem_pair *pair, pgoff_t start,
@@ -83,6 +85,13 @@ static inline bool gmem_pair_range_private(struct gmem_pair *pair,
 					   pgoff_t start, pgoff_t end)
 {
 	return true;
+}
+
+static inline bool gmem_pair_maps_shared(struct gmem_pair *pair,
+					 unsigned long addr, u64 offset,
+					 u64 size)
+{
+	return false;
 }
 
 static inline int gmem_pair_shared_access_begin(struct gmem_pair *pair,

@@ -133,6 +133,45 @@ bool gmem_pair_range_private(struct gmem_pair *pair, pgoff_t start,
 EXPORT_SYMBOL_GPL(gmem_pair_range_private);
 
 /**
+ * gmem_pair_maps_shared - is the memfd mapped at [@addr, @addr + @size)?
+ * @pair: the pair
+ * @addr: start of the range in current->mm
+ * @offset: the memfd offset @addr must map
+ * @size: length of the range
+ *
+ * A VM binding the private file at @offset must take the shared pages of
+ * the same offsets from the pair's memfd: every VMA of the range is a
+ * MAP_SHARED mapping of the memfd, at the matching file offset.
+ *
+ * Return: true if so.
+ */
+bool gmem_pair_maps_shared(struct gmem_pair *pair, unsigned long addr,
+			   u64 offset, u64 size)
+{
+	struct mm_struct *mm = current->mm;
+	unsigned long end = addr + size;
+	struct vm_area_struct *vma;
+	bool ok = true;
+
+	mmap_read_lock(mm);
+	while (addr < end) {
+		vma = vma_lookup(mm, addr);
+		if (!vma || !vma->vm_file ||
+		    vma->vm_file->f_mapping != pair->shared_mapping ||
+		    !(vma->vm_flags & VM_SHARED) ||
+		    linear_page_index(vma, addr) != offset >> PAGE_SHIFT) {
+			ok = false;
+			break;
+		}
+		offset += vma->vm_end - addr;
+		addr = vma->vm_end;
+	}
+	mmap_read_unlock(mm);
+	return ok;
+}
+EXPORT_SYMBOL_GPL(gmem_pair_maps_shared);
+
+/**
  * gmem_pair_shared_access_begin - may shmem look up [@start, @end)?
  * @pair: the memfd's pair
  * @start: first index

@@ -183,6 +183,7 @@ int main(int argc, char *argv[])
 		.offset = 0, .size = CONV_SIZE, .direction = GMEM_PAIR_TO_SHARED,
 	};
 	uint64_t pages_2m_converted;
+	void *area, *anon;
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm, *vm2;
 	int pfd, sfd, gup, status;
@@ -192,7 +193,7 @@ int main(int argc, char *argv[])
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GMEM_PAIR));
 	signal(SIGBUS, on_sigbus);
 	ksft_print_header();
-	ksft_set_plan(8);
+	ksft_set_plan(9);
 	TEST_ASSERT(shmem_thp("advise"), "shmem_enabled");
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
@@ -200,18 +201,33 @@ int main(int argc, char *argv[])
 	vm_enable_cap(vm, KVM_CAP_EXIT_HYPERCALL, BIT_ULL(KVM_HC_MAP_GPA_RANGE));
 	pfd = vm_create_guest_memfd(vm, DATA_SIZE, GUEST_MEMFD_FLAG_PAIRED |
 				    GUEST_MEMFD_FLAG_PAIR_SHARED);
-	/* THP source type: the slot's address is 2M aligned */
-	vm_mem_add(vm, VM_MEM_SRC_ANONYMOUS_THP, DATA_GPA, DATA_SLOT,
-		   DATA_SIZE / PAGE_SIZE, KVM_MEM_GUEST_MEMFD, pfd, 0);
-	/* The VMM's shared view is the pair's memfd, at the slot's address. */
-	hva = addr_gpa2hva(vm, DATA_GPA);
+	/* The VMM maps the pair's memfd, 2M aligned, and binds both files. */
 	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
 	TEST_ASSERT(sfd >= 0, "GMEM_PAIR_GET_SHARED_FD");
+	area = mmap(NULL, DATA_SIZE + CONV_SIZE, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(area != MAP_FAILED, "reserve");
+	hva = (uint8_t *)(((unsigned long)area + CONV_SIZE - 1) & ~(CONV_SIZE - 1));
 	TEST_ASSERT(mmap(hva, DATA_SIZE, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_FIXED, sfd, 0) == hva, "mmap memfd");
 	TEST_ASSERT(!madvise(hva, DATA_SIZE, MADV_HUGEPAGE), "MADV_HUGEPAGE");
+
+	/* Bad bindings: anonymous memory, or the memfd at other offsets. */
+	anon = mmap(NULL, CONV_SIZE, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(anon != MAP_FAILED, "anonymous memory");
+	TEST_ASSERT(__vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD,
+						 DATA_GPA, CONV_SIZE, anon, pfd, 0) &&
+		    errno == EINVAL, "anonymous shared side: EINVAL");
+	TEST_ASSERT(__vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD,
+						 DATA_GPA, CONV_SIZE, hva, pfd,
+						 CONV_SIZE) &&
+		    errno == EINVAL, "mismatched offsets: EINVAL");
+	vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD, DATA_GPA,
+				   DATA_SIZE, hva, pfd, 0);
 	virt_map(vm, DATA_GPA, DATA_GPA, DATA_SIZE / PAGE_SIZE);
 	vcpu_args_set(vcpu, 1, DATA_GPA);
+	ksft_test_result_pass("binding needs the memfd at the same offsets\n");
 
 	/* 1. guest writes shared memory; KVM_SET_MEMORY_ATTRIBUTES moves it */
 	TEST_ASSERT_EQ(run_to_sync(vcpu), STEP_SHARED_WRITTEN);
