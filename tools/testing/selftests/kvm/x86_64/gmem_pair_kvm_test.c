@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -73,6 +74,26 @@ static void guest_code(uint64_t gpa)
 	/* a refused conversion left everything shared and readable */
 	guest_check(gpa, CONV_SIZE, 0xdd);
 	GUEST_SYNC(STEP_PINNED_READ);
+	GUEST_DONE();
+}
+
+#define NR_VCPUS	4
+#define ROUNDS		8
+
+/* Each vCPU converts its own 2M back and forth, checking its data. */
+static void guest_code_multi(uint64_t gpa)
+{
+	for (int r = 0; r < ROUNDS; r++) {
+		uint8_t pattern = (uint8_t)(gpa >> 21) * 16 + r;
+
+		memset((void *)gpa, pattern, CONV_SIZE);
+		kvm_hypercall_map_gpa_range(gpa, CONV_SIZE,
+					    KVM_MAP_GPA_RANGE_ENCRYPTED);
+		guest_check(gpa, CONV_SIZE, pattern);
+		memset((void *)gpa, pattern + 1, CONV_SIZE);
+		kvm_hypercall_map_gpa_range(gpa, CONV_SIZE, 0);
+		guest_check(gpa, CONV_SIZE, pattern + 1);
+	}
 	GUEST_DONE();
 }
 
@@ -164,6 +185,55 @@ static uint64_t run_to_sync(struct kvm_vcpu *vcpu)
 	}
 }
 
+static void *vcpu_thread(void *arg)
+{
+	TEST_ASSERT_EQ(run_to_sync(arg), 0);
+	return NULL;
+}
+
+static bool host_sees(uint8_t *p, size_t size, uint8_t pattern);
+
+/* Several vCPUs convert disjoint ranges at once through hypercalls. */
+static void test_multi_vcpu(const struct vm_shape shape)
+{
+	const size_t size = NR_VCPUS * CONV_SIZE;
+	struct kvm_vcpu *vcpus[NR_VCPUS];
+	pthread_t threads[NR_VCPUS];
+	struct kvm_vm *vm;
+	uint8_t *hva;
+	int pfd, sfd, i;
+
+	vm = __vm_create_with_vcpus(shape, NR_VCPUS, 0, guest_code_multi, vcpus);
+	vm_enable_cap(vm, KVM_CAP_EXIT_HYPERCALL, BIT_ULL(KVM_HC_MAP_GPA_RANGE));
+	pfd = vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED);
+	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	TEST_ASSERT(hva != MAP_FAILED, "mmap memfd");
+	vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD, DATA_GPA,
+				   size, hva, pfd, 0);
+	virt_map(vm, DATA_GPA, DATA_GPA, size / PAGE_SIZE);
+	for (i = 0; i < NR_VCPUS; i++) {
+		vcpu_args_set(vcpus[i], 1, DATA_GPA + i * CONV_SIZE);
+		pthread_create(&threads[i], NULL, vcpu_thread, vcpus[i]);
+	}
+	for (i = 0; i < NR_VCPUS; i++)
+		pthread_join(threads[i], NULL);
+	for (i = 0; i < NR_VCPUS; i++) {
+		uint64_t gpa = DATA_GPA + i * CONV_SIZE;
+		uint8_t last = (uint8_t)(gpa >> 21) * 16 + ROUNDS - 1 + 1;
+
+		TEST_ASSERT(host_sees(hva + i * CONV_SIZE, CONV_SIZE, last),
+			    "vCPU %d's data", i);
+	}
+	TEST_ASSERT_EQ(pair_stats(pfd).private_pages, 0);
+	TEST_ASSERT_EQ(pair_stats(pfd).conversions, 2 * NR_VCPUS * ROUNDS);
+	munmap(hva, size);
+	close(sfd);
+	close(pfd);
+	kvm_vm_free(vm);
+}
+
 static bool host_sees(uint8_t *p, size_t size, uint8_t pattern)
 {
 	for (size_t i = 0; i < size; i += 512)
@@ -193,7 +263,7 @@ int main(int argc, char *argv[])
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GMEM_PAIR));
 	signal(SIGBUS, on_sigbus);
 	ksft_print_header();
-	ksft_set_plan(9);
+	ksft_set_plan(10);
 	TEST_ASSERT(shmem_thp("advise"), "shmem_enabled");
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
@@ -305,5 +375,10 @@ int main(int argc, char *argv[])
 	close(sfd);
 	kvm_vm_free(vm);
 	shmem_thp("never");
+
+	/* 7. several vCPUs converting disjoint ranges at once */
+	test_multi_vcpu(shape);
+	ksft_test_result_pass("%d vCPUs convert disjoint ranges at once\n",
+			      NR_VCPUS);
 	ksft_finished();
 }
