@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gmem_pair_kvm_bench: a SW-protected guest hands memory to "private" and
+ * back, side by side in one boot:
+ *
+ *  - paired: KVM_HC_MAP_GPA_RANGE both ways, the VMM's
+ *    KVM_SET_MEMORY_ATTRIBUTES moves the folios;
+ *  - copy: a plain guest_memfd VM does the same hand-off by copying, the
+ *    guest memcpy()s from a shared range into a private one and the VMM
+ *    punches the source (and the other way back).
+ *
+ * Also the cost of a guest's first touch (NPT fault) of pages that exist,
+ * private and shared, paired against plain.  Prints ratios; asserts only
+ * that data survived.
+ *
+ *   gmem_pair_kvm_bench [MiB]     (default 64)
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/falloc.h>
+#include <linux/gmem_pair.h>
+#include <linux/kvm_para.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+
+#define PAIR_SLOT	10
+#define PLAIN_SLOT	11
+#define PAIR_GPA	BIT_ULL(32)
+#define PLAIN_GPA	BIT_ULL(33)
+
+static uint64_t size;
+
+enum { PHASE_START = 1, PHASE_FILL_PAIR, PHASE_FILL_PLAIN, PHASE_PRIV_HANDOFF,
+	PHASE_PRIV_TOUCH, PHASE_SHARED_HANDOFF, PHASE_SHARED_TOUCH,
+	PHASE_COPY_TO_PRIV, PHASE_PLAIN_PRIV_TOUCH, PHASE_COPY_TO_SHARED };
+
+static void touch(uint64_t gpa, uint64_t len, uint8_t expect)
+{
+	for (uint64_t i = 0; i < len; i += PAGE_SIZE)
+		__GUEST_ASSERT(*(uint8_t *)(gpa + i) == expect,
+			       "gpa %lx: %x", gpa + i, *(uint8_t *)(gpa + i));
+}
+
+/* Hand-off by hypercall: the VMM converts, the data stays where it is. */
+static void guest_code(uint64_t len)
+{
+	uint64_t src = PLAIN_GPA, dst = PLAIN_GPA + len;
+
+	GUEST_SYNC(PHASE_START);
+	/* shared first touch, the memfd allocates: paired, then plain */
+	for (uint64_t i = 0; i < len; i += PAGE_SIZE)
+		*(uint8_t *)(PAIR_GPA + i) = 0x5a;
+	GUEST_SYNC(PHASE_FILL_PAIR);
+	for (uint64_t i = 0; i < len; i += PAGE_SIZE)
+		*(uint8_t *)(src + i) = 0x5a;
+	GUEST_SYNC(PHASE_FILL_PLAIN);
+
+	kvm_hypercall_map_gpa_range(PAIR_GPA, len, KVM_MAP_GPA_RANGE_ENCRYPTED);
+	GUEST_SYNC(PHASE_PRIV_HANDOFF);
+	touch(PAIR_GPA, len, 0x5a);
+	GUEST_SYNC(PHASE_PRIV_TOUCH);
+	kvm_hypercall_map_gpa_range(PAIR_GPA, len, 0);
+	GUEST_SYNC(PHASE_SHARED_HANDOFF);
+	touch(PAIR_GPA, len, 0x5a);
+	GUEST_SYNC(PHASE_SHARED_TOUCH);
+
+	/* copy hand-off: dst is private (set up by the VMM), src shared */
+	memcpy((void *)dst, (void *)src, len);
+	kvm_hypercall_map_gpa_range(src, len, KVM_MAP_GPA_RANGE_ENCRYPTED);
+	GUEST_SYNC(PHASE_COPY_TO_PRIV);
+	touch(src, len, 0);		/* fresh private pages, prefaulted */
+	GUEST_SYNC(PHASE_PLAIN_PRIV_TOUCH);
+	kvm_hypercall_map_gpa_range(src, len, 0);
+	memcpy((void *)src, (void *)dst, len);
+	GUEST_SYNC(PHASE_COPY_TO_SHARED);
+	touch(src, len, 0x5a);
+	GUEST_DONE();
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct plain {
+	int gmem;		/* plain guest_memfd of PLAIN_SLOT */
+	int memfd;		/* its shared backing */
+	uint8_t *hva;
+};
+
+/*
+ * Hypercalls: set the attributes; for the plain slot, discard the side the
+ * data left (punch the memfd after to-private, the guest_memfd after
+ * to-shared) and prefault the new private side (fallocate), as a VMM would.
+ */
+static void handle_hypercall(struct kvm_vcpu *vcpu, struct plain *p)
+{
+	struct kvm_run *run = vcpu->run;
+	uint64_t gpa = run->hypercall.args[0];
+	uint64_t len = run->hypercall.args[1] * PAGE_SIZE;
+	bool private = run->hypercall.args[2] & KVM_MAP_GPA_RANGE_ENCRYPTED;
+
+	vm_set_memory_attributes(vcpu->vm, gpa, len,
+				 private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0);
+	if (gpa >= PLAIN_GPA) {
+		uint64_t off = gpa - PLAIN_GPA;
+
+		if (private) {
+			TEST_ASSERT(!fallocate(p->memfd, FALLOC_FL_KEEP_SIZE |
+					       FALLOC_FL_PUNCH_HOLE, off, len),
+				    "punch memfd");
+			TEST_ASSERT(!fallocate(p->gmem, FALLOC_FL_KEEP_SIZE,
+					       off, len), "fallocate gmem");
+		} else {
+			TEST_ASSERT(!fallocate(p->gmem, FALLOC_FL_KEEP_SIZE |
+					       FALLOC_FL_PUNCH_HOLE, off, len),
+				    "punch gmem");
+		}
+	}
+	run->hypercall.ret = 0;
+}
+
+static uint64_t run_phase(struct kvm_vcpu *vcpu, struct plain *p)
+{
+	struct ucall uc;
+
+	for (;;) {
+		vcpu_run(vcpu);
+		if (vcpu->run->exit_reason == KVM_EXIT_HYPERCALL) {
+			handle_hypercall(vcpu, p);
+			continue;
+		}
+		switch (get_ucall(vcpu, &uc)) {
+		case UCALL_SYNC:
+			return uc.args[1];
+		case UCALL_DONE:
+			return 0;
+		case UCALL_ABORT:
+			REPORT_GUEST_ASSERT(uc);
+		default:
+			TEST_FAIL("unexpected exit");
+		}
+	}
+}
+
+int main(int argc, char *argv[])
+{
+	const struct vm_shape shape = {
+		.mode = VM_MODE_DEFAULT, .type = KVM_X86_SW_PROTECTED_VM,
+	};
+	double t[16] = { 0 };
+	struct kvm_vcpu *vcpu;
+	struct plain p;
+	struct kvm_vm *vm;
+	uint8_t *pair_hva;
+	int pfd, sfd;
+	uint64_t phase;
+
+	size = (argc > 1 ? atol(argv[1]) : 64) << 20;
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GMEM_PAIR));
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
+	vm_enable_cap(vm, KVM_CAP_EXIT_HYPERCALL, BIT_ULL(KVM_HC_MAP_GPA_RANGE));
+
+	pfd = vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED);
+	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	pair_hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	TEST_ASSERT(pair_hva != MAP_FAILED, "mmap pair");
+	vm_set_user_memory_region2(vm, PAIR_SLOT, KVM_MEM_GUEST_MEMFD, PAIR_GPA,
+				   size, pair_hva, pfd, 0);
+
+	p.gmem = vm_create_guest_memfd(vm, 2 * size, 0);
+	p.memfd = memfd_create("plain", 0);
+	TEST_ASSERT(!ftruncate(p.memfd, 2 * size), "ftruncate");
+	p.hva = mmap(NULL, 2 * size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		     p.memfd, 0);
+	TEST_ASSERT(p.hva != MAP_FAILED, "mmap plain");
+	vm_set_user_memory_region2(vm, PLAIN_SLOT, KVM_MEM_GUEST_MEMFD,
+				   PLAIN_GPA, 2 * size, p.hva, p.gmem, 0);
+	/* the copy's destination is private and populated up front */
+	vm_set_memory_attributes(vm, PLAIN_GPA + size, size,
+				 KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	TEST_ASSERT(!fallocate(p.gmem, FALLOC_FL_KEEP_SIZE, size, size),
+		    "fallocate dst");
+
+	virt_map(vm, PAIR_GPA, PAIR_GPA, size / PAGE_SIZE);
+	virt_map(vm, PLAIN_GPA, PLAIN_GPA, 2 * size / PAGE_SIZE);
+	vcpu_args_set(vcpu, 1, size);
+
+	while ((phase = run_phase(vcpu, &p)))
+		t[phase] = now();
+
+#define SPAN(a, b)	(t[b] - t[a])
+#define PER_PAGE(x)	((x) * 1e6 / (size / PAGE_SIZE))
+	printf("%lu MiB, one boot (TCG: compare ratios only):\n", size >> 20);
+	printf("  hand-off to private: move %.4f s, copy %.4f s, copy/move %.1fx\n",
+	       SPAN(PHASE_FILL_PLAIN, PHASE_PRIV_HANDOFF),
+	       SPAN(PHASE_SHARED_TOUCH, PHASE_COPY_TO_PRIV),
+	       SPAN(PHASE_SHARED_TOUCH, PHASE_COPY_TO_PRIV) /
+	       SPAN(PHASE_FILL_PLAIN, PHASE_PRIV_HANDOFF));
+	printf("  hand-off to shared:  move %.4f s, copy %.4f s, copy/move %.1fx\n",
+	       SPAN(PHASE_PRIV_TOUCH, PHASE_SHARED_HANDOFF),
+	       SPAN(PHASE_PLAIN_PRIV_TOUCH, PHASE_COPY_TO_SHARED),
+	       SPAN(PHASE_PLAIN_PRIV_TOUCH, PHASE_COPY_TO_SHARED) /
+	       SPAN(PHASE_PRIV_TOUCH, PHASE_SHARED_HANDOFF));
+	printf("  shared first touch (allocates): paired %.2f, plain %.2f us/page, ratio %.2f\n",
+	       PER_PAGE(SPAN(PHASE_START, PHASE_FILL_PAIR)),
+	       PER_PAGE(SPAN(PHASE_FILL_PAIR, PHASE_FILL_PLAIN)),
+	       SPAN(PHASE_START, PHASE_FILL_PAIR) /
+	       SPAN(PHASE_FILL_PAIR, PHASE_FILL_PLAIN));
+	printf("  private first touch: paired (moved) %.2f, plain (fallocated) %.2f us/page\n",
+	       PER_PAGE(SPAN(PHASE_PRIV_HANDOFF, PHASE_PRIV_TOUCH)),
+	       PER_PAGE(SPAN(PHASE_COPY_TO_PRIV, PHASE_PLAIN_PRIV_TOUCH)));
+	printf("  shared first touch after to-shared (pages exist): paired %.2f us/page\n",
+	       PER_PAGE(SPAN(PHASE_SHARED_HANDOFF, PHASE_SHARED_TOUCH)));
+	kvm_vm_free(vm);
+	return 0;
+}
