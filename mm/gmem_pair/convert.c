@@ -63,6 +63,25 @@ static void gmem_pair_flip(struct gmem_pair_conv *c, pgoff_t index,
 }
 
 /*
+ * Split a locked large folio.  References parked in per-CPU LRU batches
+ * (a folio just activated or added) make the split fail: drain them, this
+ * CPU's first, every CPU's once per conversion, and try again.
+ */
+static int gmem_pair_split(struct gmem_pair_conv *c, struct folio *folio)
+{
+	if (!split_folio(folio))
+		return 0;
+	lru_add_drain();
+	if (!split_folio(folio))
+		return 0;
+	if (c->drained)
+		return -EBUSY;
+	lru_add_drain_all();
+	c->drained = true;
+	return split_folio(folio);
+}
+
+/*
  * Migrate a ZONE_MOVABLE/CMA folio of the memfd to unmovable memory, as
  * FOLL_LONGTERM pinning does.  Consumes the caller's reference; the folio
  * is unlocked.  The caller looks the index up again.
@@ -128,7 +147,7 @@ static long gmem_pair_index_to_private(struct gmem_pair_conv *c, pgoff_t index)
 	/* A large folio moves whole if the range covers it, else splits. */
 	if (folio_test_large(folio) &&
 	    (folio->index < c->start || folio_next_index(folio) > c->end)) {
-		if (split_folio(folio))
+		if (gmem_pair_split(c, folio))
 			err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_SPLIT,
 					       -EBUSY);
 		goto out;
@@ -193,7 +212,7 @@ static long gmem_pair_index_to_shared(struct gmem_pair_conv *c, pgoff_t index)
 	}
 	if (folio_test_large(folio) &&
 	    (folio->index < c->start || folio_next_index(folio) > c->end)) {
-		if (split_folio(folio))
+		if (gmem_pair_split(c, folio))
 			err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_SPLIT,
 					       -EBUSY);
 		else
@@ -368,11 +387,16 @@ long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args)
 
 	if (to_private) {
 		unmap_mapping_range(pair->shared_mapping, lstart, args->size, 0);
-		if (args->flags & GMEM_PAIR_CONVERT_DISCARD) {
-			shmem_truncate_range(shared, lstart, lend);
-			bitmap_set(pair->private_bits, c.start, c.end - c.start);
-		} else {
-			err = gmem_pair_convert_range(&c, true);
+		err = gmem_pair_convert_range(&c, true);
+		/*
+		 * Discard: move (with every check), then drop the private
+		 * copies.  shmem_truncate_range() here could swap in a boundary
+		 * page through the paired lookup, whose lock we hold.
+		 */
+		if (!err && (args->flags & GMEM_PAIR_CONVERT_DISCARD)) {
+			pair->ops->invalidate_begin(private, c.start, c.end);
+			truncate_inode_pages_range(private, lstart, lend);
+			pair->ops->invalidate_end(private, c.start, c.end);
 		}
 	} else {
 		pair->ops->invalidate_begin(private, c.start, c.end);

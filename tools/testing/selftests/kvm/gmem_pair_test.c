@@ -657,6 +657,16 @@ TEST_F(pair, swapped_out_pages_convert)
 	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0,
 			  NULL), 0);
 	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 91));
+
+	/* moved-in pages swap too; a discard of swapped pages works */
+	ASSERT_EQ(madvise(self->mem, PAIR_SIZE, MADV_PAGEOUT), 0);
+	EXPECT_GT(pair_stats(self->pfd).swapped_pages, 0);
+	ASSERT_EQ(convert(self->pfd, page_size, PAIR_SIZE - 2 * page_size,
+			  GMEM_PAIR_TO_PRIVATE, GMEM_PAIR_CONVERT_DISCARD,
+			  NULL), 0);
+	EXPECT_EQ(page_state(self->pfd, page_size),
+		  GMEM_PAIR_STATE_PRIVATE_HOLE);
+	EXPECT_EQ(pair_stats(self->pfd).private_pages, 0);
 }
 
 struct race_args {
