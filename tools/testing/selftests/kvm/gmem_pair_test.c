@@ -504,6 +504,43 @@ TEST_F(pair, referenced_page_is_refused)
 			  NULL), 0);
 }
 
+/* tools/gmem-inspect reads a pair held by another process (pidfd_getfd). */
+TEST_F(pair, gmem_inspect_prints_the_map)
+{
+	const char *tool = getenv("GMEM_INSPECT");
+	char cmd[512], line[256];
+	bool saw_private = false, saw_shared = false, saw_size = false;
+	FILE *out;
+
+	ASSERT_NE(tool, NULL) TH_LOG("set GMEM_INSPECT to the tool's path");
+	all_shared(self->pfd);
+	fill(self->mem, 8 * page_size, 131);
+	ASSERT_EQ(convert(self->pfd, 0, 4 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
+			  NULL), 0);
+	snprintf(cmd, sizeof(cmd), "%s %d %d", tool, getpid(), self->pfd);
+	out = popen(cmd, "r");
+	ASSERT_NE(out, NULL);
+	while (fgets(line, sizeof(line), out)) {
+		unsigned long long off, size;
+		char state[32];
+
+		if (sscanf(line, "%llx %llx %31s", &off, &size, state) == 3) {
+			if (!off && size == 4 * page_size &&
+			    !strcmp(state, "private"))
+				saw_private = true;
+			if (off == 4 * page_size && size == 4 * page_size &&
+			    !strcmp(state, "shared"))
+				saw_shared = true;
+		} else if (sscanf(line, "size %llu", &size) == 1) {
+			saw_size = size == PAIR_SIZE;
+		}
+	}
+	EXPECT_EQ(pclose(out), 0);
+	EXPECT_TRUE(saw_private);
+	EXPECT_TRUE(saw_shared);
+	EXPECT_TRUE(saw_size);
+}
+
 static int send_fd(int sock, int fd)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
