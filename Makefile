@@ -47,4 +47,4 @@ clean:
 # Benchmarks (not tests): prints ratios measured in one boot.
 bench: tests
 	scripts/vm-run.sh main $(CURDIR)/tests/plan.bench $(BUILD)/runs/bench
-	cat $(BUILD)/runs/bench/gmem_pair_bench.out
+	cat $(BUILD)/runs/bench/*.out
