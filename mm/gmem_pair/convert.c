@@ -121,6 +121,40 @@ static int gmem_pair_migrate_unmovable(struct gmem_pair_conv *c,
 }
 
 /*
+ * Isolate, freeze and move a locked folio that passed its direction's
+ * checks; @index is the offset reported on refusal.
+ * Return: pages moved, or a negative errno with nothing changed.
+ */
+static long gmem_pair_move(struct gmem_pair_conv *c, struct folio *folio,
+			   pgoff_t index, bool to_private)
+{
+	long nr = folio_nr_pages(folio);
+	int err;
+
+	if (!gmem_pair_isolate(folio, &c->drained))
+		return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_REFERENCED,
+					-EBUSY);
+	if (!gmem_pair_freeze(folio, &c->drained)) {
+		folio_putback_lru(folio);
+		return gmem_pair_refuse(c, index, folio_maybe_dma_pinned(folio) ?
+					GMEM_PAIR_ERR_PINNED :
+					GMEM_PAIR_ERR_REFERENCED, -EBUSY);
+	}
+	index = folio->index;
+	if (to_private)
+		err = gmem_pair_move_to_private(c->pair, folio, index);
+	else
+		err = gmem_pair_move_to_shared(c->pair, folio);
+	if (err)
+		return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_NOMEM, err);
+	gmem_pair_flip(c, index, nr, to_private);
+	c->moved += nr;
+	trace_gmem_pair_move(c->pair, index, nr, to_private ?
+			     GMEM_PAIR_TO_PRIVATE : GMEM_PAIR_TO_SHARED);
+	return nr;
+}
+
+/*
  * Checks and move of the memfd folio at @index.
  * Return: pages done (> 0), 0 to look at @index again, or a negative errno.
  */
@@ -128,8 +162,7 @@ static long gmem_pair_index_to_private(struct gmem_pair_conv *c, pgoff_t index)
 {
 	struct gmem_pair *pair = c->pair;
 	struct folio *folio;
-	long nr;
-	int err;
+	long err;
 
 	err = shmem_lock_folio_noalloc(gmem_pair_shared_inode(pair), index,
 				       &folio);
@@ -168,29 +201,7 @@ static long gmem_pair_index_to_private(struct gmem_pair_conv *c, pgoff_t index)
 		err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_MAPPED, -EBUSY);
 		goto out;
 	}
-	if (!gmem_pair_isolate(folio, &c->drained)) {
-		err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_REFERENCED,
-				       -EBUSY);
-		goto out;
-	}
-	if (!gmem_pair_freeze(folio, &c->drained)) {
-		folio_putback_lru(folio);
-		err = gmem_pair_refuse(c, index, folio_maybe_dma_pinned(folio) ?
-				       GMEM_PAIR_ERR_PINNED :
-				       GMEM_PAIR_ERR_REFERENCED, -EBUSY);
-		goto out;
-	}
-	nr = folio_nr_pages(folio);
-	index = folio->index;
-	err = gmem_pair_move_to_private(pair, folio, index);
-	if (err) {
-		err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_NOMEM, err);
-		goto out;
-	}
-	gmem_pair_flip(c, index, nr, true);
-	c->moved += nr;
-	trace_gmem_pair_move(pair, index, nr, GMEM_PAIR_TO_PRIVATE);
-	err = nr;
+	err = gmem_pair_move(c, folio, index, true);
 out:
 	folio_unlock(folio);
 	folio_put(folio);
@@ -202,8 +213,7 @@ static long gmem_pair_index_to_shared(struct gmem_pair_conv *c, pgoff_t index)
 {
 	struct gmem_pair *pair = c->pair;
 	struct folio *folio;
-	long nr;
-	int err;
+	long err;
 
 	folio = filemap_lock_folio(pair->private_mapping, index);
 	if (IS_ERR(folio)) {
@@ -219,27 +229,7 @@ static long gmem_pair_index_to_shared(struct gmem_pair_conv *c, pgoff_t index)
 			err = 0;
 		goto out;
 	}
-	if (!gmem_pair_isolate(folio, &c->drained)) {
-		err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_REFERENCED,
-				       -EBUSY);
-		goto out;
-	}
-	if (!gmem_pair_freeze(folio, &c->drained)) {
-		folio_putback_lru(folio);
-		err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_REFERENCED,
-				       -EBUSY);
-		goto out;
-	}
-	nr = folio_nr_pages(folio);
-	err = gmem_pair_move_to_shared(pair, folio);
-	if (err) {
-		err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_NOMEM, err);
-		goto out;
-	}
-	gmem_pair_flip(c, index, nr, false);
-	c->moved += nr;
-	trace_gmem_pair_move(pair, index, nr, GMEM_PAIR_TO_SHARED);
-	err = nr;
+	err = gmem_pair_move(c, folio, index, false);
 out:
 	folio_unlock(folio);
 	folio_put(folio);
