@@ -62,23 +62,16 @@ static void gmem_pair_flip(struct gmem_pair_conv *c, pgoff_t index,
 		bitmap_set(c->flipped, index - c->start, nr);
 }
 
-/*
- * Split a locked large folio.  References parked in per-CPU LRU batches
- * (a folio just activated or added) make the split fail: drain them, this
- * CPU's first, every CPU's once per conversion, and try again.
- */
+static bool gmem_pair_split_once(struct folio *folio)
+{
+	return !split_folio(folio);
+}
+
+/* Split a locked large folio; LRU batch references are drained first. */
 static int gmem_pair_split(struct gmem_pair_conv *c, struct folio *folio)
 {
-	if (!split_folio(folio))
-		return 0;
-	lru_add_drain();
-	if (!split_folio(folio))
-		return 0;
-	if (c->drained)
-		return -EBUSY;
-	lru_add_drain_all();
-	c->drained = true;
-	return split_folio(folio);
+	return gmem_pair_try_drained(folio, &c->drained,
+				     gmem_pair_split_once) ? 0 : -EBUSY;
 }
 
 /*

@@ -28,35 +28,43 @@ static int gmem_pair_expected_refs(struct folio *folio)
 }
 
 /**
- * gmem_pair_isolate - take a locked folio off the LRU
+ * gmem_pair_try_drained - try @attempt, draining LRU batches between tries
  * @folio: locked folio, referenced by the caller
  * @drained: set once lru_add_drain_all() ran for this conversion
+ * @attempt: what to try: isolate, split
  *
- * A folio just added to the page cache or just unmapped may sit in a per-CPU
- * batch, off the LRU and holding a reference: drain this CPU's batches, and
- * once per conversion every CPU's.
+ * A folio just added to the page cache, moved, migrated, activated or
+ * unmapped may sit in a per-CPU batch that holds a reference (and keeps it
+ * off the LRU): drain this CPU's batches, and once per conversion every
+ * CPU's, before giving up.
  *
- * Return: true if the folio is isolated.
+ * Return: true if @attempt succeeded.
  */
-bool gmem_pair_isolate(struct folio *folio, bool *drained)
+bool gmem_pair_try_drained(struct folio *folio, bool *drained,
+			   bool (*attempt)(struct folio *folio))
 {
-	if (folio_isolate_lru(folio))
+	if (attempt(folio))
 		return true;
-	/* Often in this CPU's batch: a folio migrated or moved just now. */
 	lru_add_drain();
-	if (folio_isolate_lru(folio))
+	if (attempt(folio))
 		return true;
 	if (*drained)
 		return false;
 	lru_add_drain_all();
 	*drained = true;
-	return folio_isolate_lru(folio);
+	return attempt(folio);
+}
+
+/* Take a locked folio off the LRU; true if isolated. */
+bool gmem_pair_isolate(struct folio *folio, bool *drained)
+{
+	return gmem_pair_try_drained(folio, drained, folio_isolate_lru);
 }
 
 /**
  * gmem_pair_freeze - make sure nobody but the mover references the folio
  * @folio: locked, isolated folio
- * @drained: see gmem_pair_isolate()
+ * @drained: see gmem_pair_try_drained()
  *
  * Freezing the reference count makes speculative lookups (GUP-fast,
  * pfn walkers) fail until the count is unfrozen.  Brief references of
@@ -82,12 +90,6 @@ bool gmem_pair_freeze(struct folio *folio, bool *drained)
 		usleep_range(100, 200);
 	}
 	return false;
-}
-
-/* Undo gmem_pair_freeze(): back to the mover's and the isolation reference. */
-void gmem_pair_unfreeze(struct folio *folio)
-{
-	folio_ref_unfreeze(folio, gmem_pair_expected_refs(folio));
 }
 
 /*
