@@ -28,6 +28,7 @@
 
 #include "kvm_util.h"
 #include "test_util.h"
+#include "gmem_pair_util.h"
 
 static double now(void)
 {
@@ -46,20 +47,6 @@ static double convert_time(int pfd, size_t size, uint32_t dir)
 		    "convert: %s at %#llx reason %u", strerror(errno),
 		    (unsigned long long)a.error_offset, a.error_reason);
 	return now() - t;
-}
-
-static long meminfo_kb(const char *key)
-{
-	char line[256];
-	long v = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, strlen(key)))
-			v = atol(line + strlen(key));
-	if (f)
-		fclose(f);
-	return v;
 }
 
 static void populate(char *m, size_t size, bool huge)

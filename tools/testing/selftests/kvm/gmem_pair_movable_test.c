@@ -20,6 +20,7 @@
 
 #include "kvm_util.h"
 #include "test_util.h"
+#include "gmem_pair_util.h"
 #include "../kselftest_harness.h"
 
 #define NR_PAGES	32
@@ -82,30 +83,6 @@ static bool pfn_movable(uint64_t pfn)
 	return false;
 }
 
-static int convert(int pfd, uint64_t off, uint64_t size, uint32_t dir,
-		   uint32_t flags, struct gmem_pair_convert *out)
-{
-	struct gmem_pair_convert args = {
-		.offset = off, .size = size, .direction = dir, .flags = flags,
-	};
-	int r = ioctl(pfd, GMEM_PAIR_CONVERT, &args);
-
-	if (out)
-		*out = args;
-	return r;
-}
-
-static struct gmem_pair_stats pair_stats(int pfd)
-{
-	struct gmem_pair_extent ext;
-	struct gmem_pair_query q = {
-		.extents = (uint64_t)(unsigned long)&ext, .nr_extents = 1,
-	};
-
-	ioctl(pfd, GMEM_PAIR_QUERY, &q);
-	return q.stats;
-}
-
 FIXTURE(pair) {
 	struct kvm_vm *vm;
 	int pfd, sfd;
@@ -163,8 +140,8 @@ TEST_F(pair, movable_page_refused_then_migrated)
 			first = i;
 	ASSERT_GE(first, 0) TH_LOG("no memfd page landed on ZONE_MOVABLE");
 
-	EXPECT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
-			  &out), -1);
+	EXPECT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+			       &out), -1);
 	EXPECT_EQ(errno, EXDEV);
 	EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_MOVABLE);
 	EXPECT_EQ(out.error_offset, first * page_size);
@@ -172,16 +149,16 @@ TEST_F(pair, movable_page_refused_then_migrated)
 	EXPECT_EQ(pair_stats(self->pfd).refused_movable, 1);
 	EXPECT_TRUE(intact(self->mem));
 
-	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE,
-			  GMEM_PAIR_CONVERT_MIGRATE, &out), 0)
+	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE,
+			       GMEM_PAIR_CONVERT_MIGRATE, &out), 0)
 		TH_LOG("%s at %#llx, reason %u", strerror(errno),
 		       (unsigned long long)out.error_offset, out.error_reason);
 	EXPECT_EQ(pair_stats(self->pfd).private_pages, NR_PAGES);
 	EXPECT_GT(pair_stats(self->pfd).migrated_pages, 0);
 
 	/* Back to shared: the same folios, none of them movable. */
-	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0,
-			  NULL), 0);
+	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0,
+			       NULL), 0);
 	EXPECT_TRUE(intact(self->mem));
 	for (i = 0; i < NR_PAGES; i++)
 		EXPECT_FALSE(pfn_movable(pfn_of(self->mem + i * page_size)));
@@ -206,8 +183,8 @@ TEST_F(pair, shared_pages_migrate)
 		EXPECT_EQ(status[i], 1);
 	EXPECT_TRUE(intact(self->mem));
 
-	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE / 2, GMEM_PAIR_TO_PRIVATE,
-			  GMEM_PAIR_CONVERT_MIGRATE, &out), 0)
+	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE / 2, GMEM_PAIR_TO_PRIVATE,
+			       GMEM_PAIR_CONVERT_MIGRATE, &out), 0)
 		TH_LOG("%s at %#llx, reason %u", strerror(errno),
 		       (unsigned long long)out.error_offset, out.error_reason);
 	for (i = 0; i < NR_PAGES; i++)

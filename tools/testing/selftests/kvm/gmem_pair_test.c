@@ -27,6 +27,7 @@
 
 #include "kvm_util.h"
 #include "test_util.h"
+#include "gmem_pair_util.h"
 #include "../kselftest_harness.h"
 #include "../../../../mm/gup_test.h"
 
@@ -72,47 +73,15 @@ static bool access_sigbus(char *p, bool write, char *val)
 	return bus;
 }
 
-static int convert(int pfd, uint64_t off, uint64_t size, uint32_t dir,
-		   uint32_t flags, struct gmem_pair_convert *out)
-{
-	struct gmem_pair_convert args = {
-		.offset = off, .size = size, .direction = dir, .flags = flags,
-	};
-	int r = ioctl(pfd, GMEM_PAIR_CONVERT, &args);
-
-	if (out)
-		*out = args;
-	return r;
-}
-
-static int query(int pfd, uint64_t off, struct gmem_pair_extent *ext,
-		 uint32_t n, struct gmem_pair_query *q)
-{
-	memset(q, 0, sizeof(*q));
-	q->offset = off;
-	q->extents = (uint64_t)(unsigned long)ext;
-	q->nr_extents = n;
-	return ioctl(pfd, GMEM_PAIR_QUERY, q);
-}
-
 /* State of one page offset, from GMEM_PAIR_QUERY. */
 static uint32_t page_state(int pfd, uint64_t off)
 {
 	struct gmem_pair_extent ext;
 	struct gmem_pair_query q;
 
-	if (query(pfd, off, &ext, 1, &q) || q.nr_extents != 1)
+	if (pair_query(pfd, off, &ext, 1, &q) || q.nr_extents != 1)
 		return ~0u;
 	return ext.state;
-}
-
-static struct gmem_pair_stats pair_stats(int pfd)
-{
-	struct gmem_pair_extent ext;
-	struct gmem_pair_query q;
-
-	query(pfd, 0, &ext, 1, &q);
-	return q.stats;
 }
 
 static void fill(char *p, size_t len, char seed)
@@ -176,7 +145,7 @@ FIXTURE_TEARDOWN(pair)
 /* Make the whole pair shared, whatever the variant started with. */
 static void all_shared(int pfd)
 {
-	TEST_ASSERT(!convert(pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL),
+	TEST_ASSERT(!pair_convert(pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL),
 		    "to-shared of the whole pair: %s", strerror(errno));
 }
 
@@ -226,7 +195,7 @@ TEST_F(pair, initial_state)
 	struct gmem_pair_query q;
 	char c = 1;
 
-	ASSERT_EQ(query(self->pfd, 0, ext, 4, &q), 0);
+	ASSERT_EQ(pair_query(self->pfd, 0, ext, 4, &q), 0);
 	ASSERT_EQ(q.nr_extents, 1);
 	EXPECT_EQ(ext[0].offset, 0);
 	EXPECT_EQ(ext[0].size, PAIR_SIZE);
@@ -256,8 +225,8 @@ TEST_F(pair, private_range_refuses_every_access)
 
 	all_shared(self->pfd);
 	fill(self->mem, PAIR_SIZE, 5);
-	ASSERT_EQ(convert(self->pfd, off, 4 * page_size, GMEM_PAIR_TO_PRIVATE,
-			  0, NULL), 0);
+	ASSERT_EQ(pair_convert(self->pfd, off, 4 * page_size, GMEM_PAIR_TO_PRIVATE,
+			       0, NULL), 0);
 
 	EXPECT_TRUE(access_sigbus(self->mem + off, false, &c));
 	EXPECT_TRUE(access_sigbus(self->mem + off + 3 * page_size + 5, true, &c));
@@ -296,7 +265,7 @@ TEST_F(pair, contents_survive_both_ways)
 
 	all_shared(self->pfd);
 	fill(self->mem, PAIR_SIZE, 11);
-	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0, NULL),
+	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0, NULL),
 		  0);
 	st = pair_stats(self->pfd);
 	EXPECT_EQ(st.private_pages, NR_PAGES);
@@ -304,7 +273,7 @@ TEST_F(pair, contents_survive_both_ways)
 	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_PRIVATE);
 	EXPECT_TRUE(access_sigbus(self->mem + 100, false, &c));
 
-	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL),
+	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL),
 		  0);
 	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 11));
 	st = pair_stats(self->pfd);
@@ -322,11 +291,11 @@ TEST_F(pair, conversion_is_precise_and_idempotent)
 
 	all_shared(self->pfd);
 	fill(self->mem, PAIR_SIZE, 21);
-	ASSERT_EQ(convert(self->pfd, 8 * page_size, 8 * page_size,
-			  GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
-	ASSERT_EQ(convert(self->pfd, 8 * page_size, 8 * page_size,
-			  GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
-	ASSERT_EQ(query(self->pfd, 0, ext, 8, &q), 0);
+	ASSERT_EQ(pair_convert(self->pfd, 8 * page_size, 8 * page_size,
+			       GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	ASSERT_EQ(pair_convert(self->pfd, 8 * page_size, 8 * page_size,
+			       GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	ASSERT_EQ(pair_query(self->pfd, 0, ext, 8, &q), 0);
 	ASSERT_EQ(q.nr_extents, 3);
 	EXPECT_EQ(ext[0].state, GMEM_PAIR_STATE_SHARED);
 	EXPECT_EQ(ext[0].size, 8 * page_size);
@@ -339,7 +308,7 @@ TEST_F(pair, conversion_is_precise_and_idempotent)
 			  21 + 16));
 
 	/* Back, over a range wider than what is private. */
-	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL),
+	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL),
 		  0);
 	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 21));
 }
@@ -350,17 +319,17 @@ TEST_F(pair, discard_reads_zeros)
 
 	all_shared(self->pfd);
 	fill(self->mem, PAIR_SIZE, 31);
-	ASSERT_EQ(convert(self->pfd, 0, 2 * page_size, GMEM_PAIR_TO_PRIVATE,
-			  GMEM_PAIR_CONVERT_DISCARD, NULL), 0);
+	ASSERT_EQ(pair_convert(self->pfd, 0, 2 * page_size, GMEM_PAIR_TO_PRIVATE,
+			       GMEM_PAIR_CONVERT_DISCARD, NULL), 0);
 	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_PRIVATE_HOLE);
-	ASSERT_EQ(convert(self->pfd, page_size, page_size, GMEM_PAIR_TO_SHARED,
-			  0, NULL), 0);
+	ASSERT_EQ(pair_convert(self->pfd, page_size, page_size, GMEM_PAIR_TO_SHARED,
+			       0, NULL), 0);
 	EXPECT_EQ(memcmp(self->mem + page_size, zero, page_size), 0);
 
-	ASSERT_EQ(convert(self->pfd, 4 * page_size, page_size,
-			  GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
-	ASSERT_EQ(convert(self->pfd, 4 * page_size, page_size,
-			  GMEM_PAIR_TO_SHARED, GMEM_PAIR_CONVERT_DISCARD, NULL), 0);
+	ASSERT_EQ(pair_convert(self->pfd, 4 * page_size, page_size,
+			       GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	ASSERT_EQ(pair_convert(self->pfd, 4 * page_size, page_size,
+			       GMEM_PAIR_TO_SHARED, GMEM_PAIR_CONVERT_DISCARD, NULL), 0);
 	EXPECT_EQ(page_state(self->pfd, 4 * page_size),
 		  GMEM_PAIR_STATE_SHARED_HOLE);
 	EXPECT_EQ(memcmp(self->mem + 4 * page_size, zero, page_size), 0);
@@ -376,17 +345,19 @@ TEST_F(pair, bad_requests)
 	int gfd;
 
 #define EXPECT_EINVAL(call) do { EXPECT_EQ(call, -1); EXPECT_EQ(errno, EINVAL); } while (0)
-	EXPECT_EINVAL(convert(self->pfd, 1, page_size, GMEM_PAIR_TO_SHARED, 0, NULL));
-	EXPECT_EINVAL(convert(self->pfd, 0, page_size + 1, GMEM_PAIR_TO_SHARED, 0, NULL));
-	EXPECT_EINVAL(convert(self->pfd, 0, 0, GMEM_PAIR_TO_SHARED, 0, NULL));
-	EXPECT_EINVAL(convert(self->pfd, PAIR_SIZE, page_size, GMEM_PAIR_TO_SHARED, 0, NULL));
-	EXPECT_EINVAL(convert(self->pfd, page_size, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL));
-	EXPECT_EINVAL(convert(self->pfd, -page_size, 2 * page_size, GMEM_PAIR_TO_SHARED, 0, NULL));
-	EXPECT_EINVAL(convert(self->pfd, page_size, -page_size, GMEM_PAIR_TO_PRIVATE, 0, NULL));
-	EXPECT_EINVAL(convert(self->pfd, 0, page_size, 2, 0, NULL));
-	EXPECT_EINVAL(convert(self->pfd, 0, page_size, GMEM_PAIR_TO_SHARED, 1 << 7, NULL));
-	EXPECT_EINVAL(convert(self->pfd, 0, page_size, GMEM_PAIR_TO_SHARED,
-			      GMEM_PAIR_CONVERT_MIGRATE, NULL));
+	EXPECT_EINVAL(pair_convert(self->pfd, 1, page_size, GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(pair_convert(self->pfd, 0, page_size + 1, GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(pair_convert(self->pfd, 0, 0, GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(pair_convert(self->pfd, PAIR_SIZE, page_size, GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(pair_convert(self->pfd, page_size, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(pair_convert(self->pfd, -page_size, 2 * page_size,
+				   GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(pair_convert(self->pfd, page_size, -page_size,
+				   GMEM_PAIR_TO_PRIVATE, 0, NULL));
+	EXPECT_EINVAL(pair_convert(self->pfd, 0, page_size, 2, 0, NULL));
+	EXPECT_EINVAL(pair_convert(self->pfd, 0, page_size, GMEM_PAIR_TO_SHARED, 1 << 7, NULL));
+	EXPECT_EINVAL(pair_convert(self->pfd, 0, page_size, GMEM_PAIR_TO_SHARED,
+				   GMEM_PAIR_CONVERT_MIGRATE, NULL));
 	a.reserved[3] = 1;
 	EXPECT_EINVAL(ioctl(self->pfd, GMEM_PAIR_CONVERT, &a));
 	q.flags = 1;
@@ -400,11 +371,11 @@ TEST_F(pair, bad_requests)
 #undef EXPECT_EINVAL
 
 	/* Wrong files: the memfd, and a guest_memfd that is not paired. */
-	EXPECT_EQ(convert(self->sfd, 0, page_size, GMEM_PAIR_TO_SHARED, 0, NULL), -1);
+	EXPECT_EQ(pair_convert(self->sfd, 0, page_size, GMEM_PAIR_TO_SHARED, 0, NULL), -1);
 	EXPECT_EQ(errno, ENOTTY);
 	gfd = __vm_create_guest_memfd(self->vm, PAIR_SIZE, 0);
 	ASSERT_GE(gfd, 0);
-	EXPECT_EQ(convert(gfd, 0, page_size, GMEM_PAIR_TO_SHARED, 0, NULL), -1);
+	EXPECT_EQ(pair_convert(gfd, 0, page_size, GMEM_PAIR_TO_SHARED, 0, NULL), -1);
 	EXPECT_EQ(errno, ENOTTY);
 	close(gfd);
 	/* PAIR_SHARED without PAIRED */
@@ -423,8 +394,8 @@ TEST_F(pair, private_file_never_doubles_a_page)
 	all_shared(self->pfd);
 	EXPECT_EQ(fallocate(self->pfd, FALLOC_FL_KEEP_SIZE, 0, page_size), -1);
 	EXPECT_EQ(errno, EACCES);
-	ASSERT_EQ(convert(self->pfd, 0, 2 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
-			  NULL), 0);
+	ASSERT_EQ(pair_convert(self->pfd, 0, 2 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
+			       NULL), 0);
 	EXPECT_EQ(fallocate(self->pfd, FALLOC_FL_KEEP_SIZE, 0, 2 * page_size), 0);
 	EXPECT_EQ(pair_stats(self->pfd).private_pages, 2);
 	/* Punching the private file discards; the offset stays private. */
@@ -454,8 +425,8 @@ TEST_F(pair, pinned_page_is_refused)
 	fill(self->mem, PAIR_SIZE, 41);
 	ASSERT_EQ(ioctl(gup, PIN_LONGTERM_TEST_START, &pin), 0);
 
-	EXPECT_EQ(convert(self->pfd, 0, 8 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
-			  &out), -1);
+	EXPECT_EQ(pair_convert(self->pfd, 0, 8 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
+			       &out), -1);
 	EXPECT_EQ(errno, EBUSY);
 	EXPECT_EQ(out.error_offset, 3 * page_size);
 	EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_PINNED);
@@ -466,11 +437,11 @@ TEST_F(pair, pinned_page_is_refused)
 	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 41));
 
 	ASSERT_EQ(ioctl(gup, PIN_LONGTERM_TEST_STOP), 0);
-	EXPECT_EQ(convert(self->pfd, 0, 8 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
-			  &out), 0);
+	EXPECT_EQ(pair_convert(self->pfd, 0, 8 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
+			       &out), 0);
 	EXPECT_EQ(pair_stats(self->pfd).private_pages, 8);
-	ASSERT_EQ(convert(self->pfd, 0, 8 * page_size, GMEM_PAIR_TO_SHARED, 0,
-			  NULL), 0);
+	ASSERT_EQ(pair_convert(self->pfd, 0, 8 * page_size, GMEM_PAIR_TO_SHARED, 0,
+			       NULL), 0);
 	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 41));
 	close(gup);
 }
@@ -489,8 +460,8 @@ TEST_F(pair, referenced_page_is_refused)
 	ASSERT_EQ(pipe(p), 0);
 	ASSERT_EQ(vmsplice(p[1], &iov, 1, 0), page_size);
 
-	EXPECT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
-			  &out), -1);
+	EXPECT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+			       &out), -1);
 	EXPECT_EQ(errno, EBUSY);
 	EXPECT_EQ(out.error_offset, 5 * page_size);
 	EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_REFERENCED);
@@ -500,8 +471,8 @@ TEST_F(pair, referenced_page_is_refused)
 	ASSERT_EQ(read(p[0], buf, sizeof(buf)), page_size);
 	close(p[0]);
 	close(p[1]);
-	EXPECT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
-			  NULL), 0);
+	EXPECT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+			       NULL), 0);
 }
 
 /* tools/gmem-inspect reads a pair held by another process (pidfd_getfd). */
@@ -515,8 +486,8 @@ TEST_F(pair, gmem_inspect_prints_the_map)
 	ASSERT_NE(tool, NULL) TH_LOG("set GMEM_INSPECT to the tool's path");
 	all_shared(self->pfd);
 	fill(self->mem, 8 * page_size, 131);
-	ASSERT_EQ(convert(self->pfd, 0, 4 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
-			  NULL), 0);
+	ASSERT_EQ(pair_convert(self->pfd, 0, 4 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
+			       NULL), 0);
 	snprintf(cmd, sizeof(cmd), "%s %d %d", tool, getpid(), self->pfd);
 	out = popen(cmd, "r");
 	ASSERT_NE(out, NULL);
@@ -619,12 +590,12 @@ TEST_F(pair, second_process_over_scm_rights)
 	}
 	ASSERT_EQ(send_fd(sv[0], self->sfd), 0);
 	ASSERT_EQ(read(sv[0], &step, 1), 1);
-	ASSERT_EQ(convert(self->pfd, 0, 16 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
-			  NULL), 0);
+	ASSERT_EQ(pair_convert(self->pfd, 0, 16 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
+			       NULL), 0);
 	ASSERT_EQ(write(sv[0], "c", 1), 1);
 	ASSERT_EQ(read(sv[0], &step, 1), 1);
-	ASSERT_EQ(convert(self->pfd, 0, 16 * page_size, GMEM_PAIR_TO_SHARED, 0,
-			  NULL), 0);
+	ASSERT_EQ(pair_convert(self->pfd, 0, 16 * page_size, GMEM_PAIR_TO_SHARED, 0,
+			       NULL), 0);
 	ASSERT_EQ(write(sv[0], "c", 1), 1);
 	ASSERT_EQ(waitpid(pid, &status, 0), pid);
 	EXPECT_TRUE(WIFEXITED(status));
@@ -640,8 +611,8 @@ TEST_F(pair, private_contents_unreadable)
 
 	all_shared(self->pfd);
 	fill(self->mem, PAIR_SIZE, 71);
-	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
-			  NULL), 0);
+	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+			       NULL), 0);
 
 	fd = open("/proc/self/mem", O_RDONLY);
 	ASSERT_GE(fd, 0);
@@ -686,21 +657,21 @@ TEST_F(pair, swapped_out_pages_convert)
 	ASSERT_GT(st.swapped_pages, 0);
 	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_SHARED);
 
-	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
-			  NULL), 0);
+	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+			       NULL), 0);
 	st = pair_stats(self->pfd);
 	EXPECT_EQ(st.swapped_pages, 0);
 	EXPECT_EQ(st.private_pages, NR_PAGES);
-	ASSERT_EQ(convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0,
-			  NULL), 0);
+	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0,
+			       NULL), 0);
 	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 91));
 
 	/* moved-in pages swap too; a discard of swapped pages works */
 	ASSERT_EQ(madvise(self->mem, PAIR_SIZE, MADV_PAGEOUT), 0);
 	EXPECT_GT(pair_stats(self->pfd).swapped_pages, 0);
-	ASSERT_EQ(convert(self->pfd, page_size, PAIR_SIZE - 2 * page_size,
-			  GMEM_PAIR_TO_PRIVATE, GMEM_PAIR_CONVERT_DISCARD,
-			  NULL), 0);
+	ASSERT_EQ(pair_convert(self->pfd, page_size, PAIR_SIZE - 2 * page_size,
+			       GMEM_PAIR_TO_PRIVATE, GMEM_PAIR_CONVERT_DISCARD,
+			       NULL), 0);
 	EXPECT_EQ(page_state(self->pfd, page_size),
 		  GMEM_PAIR_STATE_PRIVATE_HOLE);
 	EXPECT_EQ(pair_stats(self->pfd).private_pages, 0);
@@ -778,7 +749,7 @@ TEST_F(pair, conversions_race_with_faults)
 		struct gmem_pair_convert out;
 
 		/* a toucher may hold a transient reference: retry */
-		while (convert(self->pfd, 0, 16 * page_size, dir, 0, &out)) {
+		while (pair_convert(self->pfd, 0, 16 * page_size, dir, 0, &out)) {
 			ASSERT_EQ(errno, EBUSY);
 			ASSERT_EQ(out.error_reason, GMEM_PAIR_ERR_REFERENCED);
 		}
@@ -792,7 +763,6 @@ TEST_F(pair, conversions_race_with_faults)
 	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 81));
 }
 
-static long meminfo_kb(const char *key);
 struct converter {
 	int pfd;
 	uint64_t off, size;
@@ -808,7 +778,7 @@ static void *converter(void *arg)
 	for (int i = 0; i < c->rounds; i++) {
 		uint32_t dir = i & 1 ? GMEM_PAIR_TO_SHARED : GMEM_PAIR_TO_PRIVATE;
 
-		while (convert(c->pfd, c->off, c->size, dir, 0, NULL))
+		while (pair_convert(c->pfd, c->off, c->size, dir, 0, NULL))
 			if (errno != EBUSY) {
 				c->errors++;
 				break;
@@ -894,7 +864,7 @@ TEST_F(pair, conversions_race_with_read_write_punch)
 	EXPECT_EQ(a.bad, 0);
 	EXPECT_GT(a.ok + a.refused, 0);
 
-	ASSERT_EQ(query(self->pfd, 0, ext, 64, &q), 0);
+	ASSERT_EQ(pair_query(self->pfd, 0, ext, 64, &q), 0);
 	for (uint32_t i = 0; i < q.nr_extents; i++) {
 		for (uint64_t o = ext[i].offset; o < ext[i].offset + ext[i].size;
 		     o += page_size) {
@@ -946,7 +916,7 @@ TEST(conversion_races_with_close)
 		munmap(m, PAIR_SIZE);
 		ASSERT_EQ(pthread_create(&t, NULL, close_racer, fds), 0);
 		for (int i = 0; i < 4; i++) {
-			int r = convert(fds[0], 0, PAIR_SIZE, i & 1, 0, NULL);
+			int r = pair_convert(fds[0], 0, PAIR_SIZE, i & 1, 0, NULL);
 
 			/* the fd may be gone (EBADF), or converted */
 			if (r && errno == EBADF)
@@ -1008,9 +978,9 @@ TEST(memcg_charge_moves_with_the_folio)
 	memset(m, 3, size);
 	cur1 = memcg_current_kb(buf);
 	EXPECT_GE(cur1 - cur0, (long)(size / 1024) - 1024);
-	ASSERT_EQ(convert(pfd, 0, size, GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	ASSERT_EQ(pair_convert(pfd, 0, size, GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
 	cur2 = memcg_current_kb(buf);
-	ASSERT_EQ(convert(pfd, 0, size, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	ASSERT_EQ(pair_convert(pfd, 0, size, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
 	cur3 = memcg_current_kb(buf);
 	/* within 1 MiB: the same pages, charged once */
 	EXPECT_LT(labs(cur2 - cur1), 1024);
@@ -1027,20 +997,6 @@ TEST(memcg_charge_moves_with_the_folio)
 		perror("cgroup.procs");
 	close(fd);
 	rmdir(path);
-}
-
-static long meminfo_kb(const char *key)
-{
-	char line[256];
-	long v = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, strlen(key)))
-			v = atol(line + strlen(key));
-	if (f)
-		fclose(f);
-	return v;
 }
 
 /* Closing every fd and mapping frees every page, private and shared. */
@@ -1065,8 +1021,8 @@ TEST(no_leak_after_close)
 		m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
 		ASSERT_NE(m, MAP_FAILED);
 		memset(m, 0x5a, size);
-		ASSERT_EQ(convert(pfd, 0, size / 2, GMEM_PAIR_TO_PRIVATE, 0,
-				  NULL), 0);
+		ASSERT_EQ(pair_convert(pfd, 0, size / 2, GMEM_PAIR_TO_PRIVATE, 0,
+				       NULL), 0);
 		EXPECT_GE(meminfo_kb("Unevictable:") - unevict0,
 			  (long)(size / 2 / 1024) - 1024);
 		/* close the private side first on odd rounds */
@@ -1160,12 +1116,12 @@ TEST(thp_converts_whole)
 	ASSERT_EQ(meminfo_kb("ShmemHugePages:") - shmem_huge0, 4096)
 		TH_LOG("the memfd did not get two 2M folios");
 
-	ASSERT_EQ(convert(pfd, 0, huge, GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	ASSERT_EQ(pair_convert(pfd, 0, huge, GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
 	EXPECT_EQ(pair_stats(pfd).private_pages, huge / page_size);
 	EXPECT_EQ(meminfo_kb("ShmemHugePages:") - shmem_huge0, 2048);
 	EXPECT_EQ(meminfo_kb("FileHugePages:") - file_huge0, 2048);
 
-	ASSERT_EQ(convert(pfd, 0, huge, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	ASSERT_EQ(pair_convert(pfd, 0, huge, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
 	EXPECT_EQ(meminfo_kb("ShmemHugePages:") - shmem_huge0, 4096);
 	EXPECT_EQ(meminfo_kb("FileHugePages:") - file_huge0, 0);
 	EXPECT_TRUE(check(m, size, 101));
@@ -1182,8 +1138,8 @@ TEST(thp_converts_whole)
 
 		ASSERT_EQ(pipe(p), 0);
 		ASSERT_EQ(vmsplice(p[1], &iov, 1, 0), page_size);
-		EXPECT_EQ(convert(pfd, huge + 5 * page_size, page_size,
-				  GMEM_PAIR_TO_PRIVATE, 0, &out), -1);
+		EXPECT_EQ(pair_convert(pfd, huge + 5 * page_size, page_size,
+				       GMEM_PAIR_TO_PRIVATE, 0, &out), -1);
 		EXPECT_EQ(errno, EBUSY);
 		EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_SPLIT);
 		EXPECT_EQ(out.error_offset, huge + 5 * page_size);
@@ -1195,12 +1151,12 @@ TEST(thp_converts_whole)
 	}
 
 	/* one page in the middle of the second folio: it splits */
-	ASSERT_EQ(convert(pfd, huge + 5 * page_size, page_size,
-			  GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	ASSERT_EQ(pair_convert(pfd, huge + 5 * page_size, page_size,
+			       GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
 	EXPECT_EQ(meminfo_kb("ShmemHugePages:") - shmem_huge0, 2048);
 	EXPECT_EQ(pair_stats(pfd).private_pages, 1);
-	ASSERT_EQ(convert(pfd, huge + 5 * page_size, page_size,
-			  GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	ASSERT_EQ(pair_convert(pfd, huge + 5 * page_size, page_size,
+			       GMEM_PAIR_TO_SHARED, 0, NULL), 0);
 	EXPECT_TRUE(check(m, size, 101));
 
 	munmap(area, size + huge);
@@ -1224,7 +1180,7 @@ TEST(memfd_outlives_private_file)
 	ASSERT_GE(pfd, 0);
 	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
 	ASSERT_GE(sfd, 0);
-	ASSERT_EQ(convert(pfd, 0, page_size, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	ASSERT_EQ(pair_convert(pfd, 0, page_size, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
 	m = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
 	ASSERT_NE(m, MAP_FAILED);
 	m[0] = 42;

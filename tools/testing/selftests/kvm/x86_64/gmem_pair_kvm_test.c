@@ -25,6 +25,7 @@
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
+#include "gmem_pair_util.h"
 #include "../../../../mm/gup_test.h"
 
 #define DATA_SLOT	10
@@ -137,17 +138,6 @@ static bool shmem_thp(const char *mode)
 	ok = write(fd, mode, strlen(mode)) == (ssize_t)strlen(mode);
 	close(fd);
 	return ok;
-}
-
-static struct gmem_pair_stats pair_stats(int pfd)
-{
-	struct gmem_pair_extent ext;
-	struct gmem_pair_query q = {
-		.extents = (uint64_t)(unsigned long)&ext, .nr_extents = 1,
-	};
-
-	TEST_ASSERT(!ioctl(pfd, GMEM_PAIR_QUERY, &q), "GMEM_PAIR_QUERY");
-	return q.stats;
 }
 
 /* Run until the next ucall; the guest's hypercalls convert the pair. */
