@@ -4,20 +4,21 @@ export BUILD
 
 .PHONY: check check-main check-debug run shell test checkpatch kernel tests clean bench
 
-# Everything: main, movablecore and debug (lockdep/KASAN) boots.
+# Everything: the harness self-test (tests/harness-selftest.sh), then the
+# main, movablecore, debug (lockdep/KASAN) and debug-movable boots.
 check:
-	scripts/check.sh main movable debug
+	scripts/check.sh main movable debug debug-movable
 
 check-main:
 	scripts/check.sh main movable
 
 check-debug:
-	scripts/check.sh debug
+	scripts/check.sh debug debug-movable
 
 # One test by name: make test T=<name> [P=<profile>]
 test:
-	@test -n "$(T)" || { echo "usage: make test T=<test name> [P=main|movable|debug]"; exit 2; }
-	ONLY=$(T) scripts/check.sh $(or $(P),main movable debug)
+	@test -n "$(T)" || { echo "usage: make test T=<test name> [P=main|movable|debug|debug-movable]"; exit 2; }
+	ONLY=$(T) scripts/check.sh $(or $(P),main movable debug debug-movable)
 
 # The main job: boot the patched kernel and run the demo.
 run: kernel tests
@@ -44,7 +45,9 @@ checkpatch:
 clean:
 	rm -rf $(BUILD)
 
-# Benchmarks (not tests): prints ratios measured in one boot.
+# Benchmarks (not tests): prints ratios measured in one boot, then judges
+# the boot like a test run (fails on a failed benchmark or a kernel splat).
 bench: tests
 	scripts/vm-run.sh main $(CURDIR)/tests/plan.bench $(BUILD)/runs/bench
-	cat $(BUILD)/runs/bench/*.out
+	cat $(BUILD)/runs/bench/*.out || true
+	SUMMARY=/dev/null scripts/results.sh bench $(CURDIR)/tests/plan.bench $(BUILD)/runs/bench

@@ -1,12 +1,18 @@
 #!/bin/bash
 # The demo, run inside the guest by make run (tests/plan.demo).
+# Exit status: the traced selftest's; 1 if that passed but bpftrace did not
+# attach or did not see a successful conversion each way.
 set -u
+test_cmd=("$KST/gmem_pair_test" -r pair.shared_start.contents_survive_both_ways)
+out=$(mktemp)
 echo "== kernel: $(uname -r)"
 echo "== gmem_pair tracepoints:"
 ls /sys/kernel/tracing/events/gmem_pair/
 echo "== a conversion round trip of a pair, traced with bpftrace:"
-# bpftrace attaches, then runs the command and exits when it does.
-timeout 300 bpftrace -q -c "$KST/gmem_pair_test -r pair.shared_start.contents_survive_both_ways" -e '
+# BEGIN fires before bpftrace attaches the other probes: the "attached" line
+# comes from an interval probe declared after the tracepoints, which bpftrace
+# attaches after them.
+bpftrace -q -B none -e '
 tracepoint:gmem_pair:gmem_pair_convert {
 	printf("convert %s offset 0x%lx size 0x%lx moved %lu ret %d\n",
 	       args->direction ? "to-private" : "to-shared",
@@ -14,4 +20,40 @@ tracepoint:gmem_pair:gmem_pair_convert {
 }
 tracepoint:gmem_pair:gmem_pair_move {
 	@folios_moved_by_direction_1_is_to_private[args->direction] = count();
-}'
+}
+interval:ms:100 /@attached == 0/ {
+	printf("bpftrace: attached\n");
+	@attached = 1;
+}
+END { delete(@attached); }' > "$out" 2>&1 &
+bt=$!
+for _ in $(seq 300); do	# up to 5 min: compiling the program is slow under TCG
+	grep -q '^bpftrace: attached' "$out" && break
+	kill -0 "$bt" 2>/dev/null || break
+	sleep 1
+done
+st=0
+if grep -q '^bpftrace: attached' "$out"; then
+	timeout 300 "${test_cmd[@]}"
+	st=$?
+fi
+kill -INT "$bt" 2>/dev/null	# it prints its maps and exits
+for _ in $(seq 30); do kill -0 "$bt" 2>/dev/null || break; sleep 1; done
+kill -KILL "$bt" 2>/dev/null
+wait "$bt"
+echo "== what bpftrace printed:"
+cat "$out"
+
+fail() { echo "demo: FAIL: $*"; [ "$st" != 0 ] || st=1; }
+if ! grep -q '^bpftrace: attached' "$out"; then
+	fail "bpftrace did not attach (selftest not run)"
+else
+	[ "$st" = 0 ] || echo "demo: FAIL: ${test_cmd[*]}: exit status $st"
+	grep -q '^convert to-private .* ret 0$' "$out" ||
+		fail "bpftrace saw no successful conversion to private (\"convert to-private ... ret 0\")"
+	grep -q '^convert to-shared .* ret 0$' "$out" ||
+		fail "bpftrace saw no successful conversion to shared (\"convert to-shared ... ret 0\")"
+fi
+rm -f "$out"
+[ "$st" = 0 ] && echo "demo: PASS"
+exit "$st"
