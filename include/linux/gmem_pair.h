@@ -41,8 +41,13 @@ long gmem_pair_ioctl(struct gmem_pair *pair, unsigned int cmd,
 int gmem_pair_check_convert(struct gmem_pair *pair,
 			    const struct gmem_pair_convert *args);
 long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args);
+long gmem_pair_convert_report(struct gmem_pair_convert __user *uargs,
+			      const struct gmem_pair_convert *args, long ret);
 bool gmem_pair_range_private(struct gmem_pair *pair, pgoff_t start,
 			     pgoff_t end);
+pgoff_t gmem_pair_state_run(struct gmem_pair *pair, pgoff_t index,
+			    pgoff_t end, bool *private);
+int gmem_pair_split_edges(struct gmem_pair *pair, pgoff_t start, pgoff_t end);
 bool gmem_pair_maps_shared(struct gmem_pair *pair, unsigned long addr,
 			   u64 offset, u64 size);
 
@@ -81,10 +86,31 @@ static inline long gmem_pair_convert(struct gmem_pair *pair,
 	return -EOPNOTSUPP;
 }
 
+static inline long
+gmem_pair_convert_report(struct gmem_pair_convert __user *uargs,
+			 const struct gmem_pair_convert *args, long ret)
+{
+	return ret;
+}
+
 static inline bool gmem_pair_range_private(struct gmem_pair *pair,
 					   pgoff_t start, pgoff_t end)
 {
 	return true;
+}
+
+static inline pgoff_t gmem_pair_state_run(struct gmem_pair *pair,
+					  pgoff_t index, pgoff_t end,
+					  bool *private)
+{
+	*private = true;
+	return end;
+}
+
+static inline int gmem_pair_split_edges(struct gmem_pair *pair,
+					pgoff_t start, pgoff_t end)
+{
+	return 0;
 }
 
 static inline bool gmem_pair_maps_shared(struct gmem_pair *pair,

@@ -11,8 +11,23 @@
  * memfd's page cache, so every folio leaving the memfd is unmapped under its
  * lock and frozen (refcount) before it moves.
  *
- * All or nothing: the state of every offset flipped by this call is
- * recorded, and a failure moves those back before returning.
+ * All or nothing, without ever moving a folio back: everything that can
+ * fail happens before the first move.
+ *
+ * 1. Collect: look up each folio of the range that has to move; swap in,
+ *    split a large folio the range covers in part, migrate one off
+ *    ZONE_MOVABLE/CMA (GMEM_PAIR_CONVERT_MIGRATE), refuse a pinned, movable
+ *    or still mapped one; zero one that was never written; isolate it from
+ *    the LRU and keep it locked and referenced on a list.
+ * 2. Freeze: freeze the reference count of every collected folio, so that
+ *    nobody holds or takes a reference, and charge the memfd's blocks for a
+ *    to-shared.  A folio that will not freeze unfreezes the others; the
+ *    conversion waits a little and tries again, a bounded number of times.
+ * 3. Move: every folio leaves one page cache and enters the other, which
+ *    cannot fail, and the range's state bits flip.  Nothing sleeps while
+ *    folios are frozen: a lookup that finds a frozen folio spins on it.
+ *
+ * A refusal in 1 or 2 puts every collected folio back: nothing changed.
  */
 #include <linux/mm.h>
 #include <linux/pagemap.h>
@@ -20,6 +35,8 @@
 #include <linux/swap.h>
 #include <linux/migrate.h>
 #include <linux/huge_mm.h>
+#include <linux/delay.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/overflow.h>
 #include "../internal.h"
@@ -33,9 +50,14 @@ struct gmem_pair_conv {
 	struct gmem_pair_convert *args;
 	pgoff_t start;
 	pgoff_t end;
-	/* bit i: offset start + i changed state in this call */
-	unsigned long *flipped;
+	bool to_private;
+	/* lru_add_drain_all() ran in this call */
 	bool drained;
+	/* the last index migrated off ZONE_MOVABLE/CMA: migrate once */
+	pgoff_t migrated;
+	/* collected folios: locked, referenced, isolated (linked by ->lru) */
+	struct list_head folios;
+	unsigned long nr_pages;
 	unsigned long moved;
 };
 
@@ -46,20 +68,22 @@ static int gmem_pair_refuse(struct gmem_pair_conv *c, pgoff_t index,
 	c->args->error_reason = reason;
 	if (reason == GMEM_PAIR_ERR_MOVABLE)
 		atomic64_inc(&c->pair->stat_refused_movable);
-	else if (reason != GMEM_PAIR_ERR_NOMEM)
+	else if (reason == GMEM_PAIR_ERR_PINNED ||
+		 reason == GMEM_PAIR_ERR_REFERENCED ||
+		 reason == GMEM_PAIR_ERR_MAPPED ||
+		 reason == GMEM_PAIR_ERR_SPLIT)
 		atomic64_inc(&c->pair->stat_refused_pinned);
 	return err;
 }
 
-static void gmem_pair_flip(struct gmem_pair_conv *c, pgoff_t index,
-			   unsigned long nr, bool to_private)
+/* A lookup that failed: -EIO is a swap read error, the rest is memory. */
+static int gmem_pair_refuse_lookup(struct gmem_pair_conv *c, pgoff_t index,
+				   int err)
 {
-	if (to_private)
-		bitmap_set(c->pair->private_bits, index, nr);
-	else
-		bitmap_clear(c->pair->private_bits, index, nr);
-	if (c->flipped)
-		bitmap_set(c->flipped, index - c->start, nr);
+	if (err == -EINTR)
+		return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_NONE, err);
+	return gmem_pair_refuse(c, index, err == -EIO ? GMEM_PAIR_ERR_IO :
+				GMEM_PAIR_ERR_NOMEM, err);
 }
 
 static bool gmem_pair_split_once(struct folio *folio)
@@ -67,17 +91,34 @@ static bool gmem_pair_split_once(struct folio *folio)
 	return !split_folio(folio);
 }
 
-/* Split a locked large folio; LRU batch references are drained first. */
-static int gmem_pair_split(struct gmem_pair_conv *c, struct folio *folio)
+/* Does [c->start, c->end) cover only part of @folio? */
+static bool gmem_pair_partial(struct gmem_pair_conv *c, struct folio *folio)
 {
-	return gmem_pair_try_drained(folio, &c->drained,
-				     gmem_pair_split_once) ? 0 : -EBUSY;
+	return folio_test_large(folio) &&
+	       (folio->index < c->start || folio_next_index(folio) > c->end);
+}
+
+/*
+ * Split a locked large folio the range covers in part; LRU batch references
+ * are drained first.  Return: 0 to look the index up again, or a refusal.
+ */
+static int gmem_pair_split(struct gmem_pair_conv *c, struct folio *folio,
+			   pgoff_t index)
+{
+	if (gmem_pair_try_drained(folio, &c->drained, gmem_pair_split_once))
+		return 0;
+	return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_SPLIT, -EBUSY);
 }
 
 /*
  * Migrate a ZONE_MOVABLE/CMA folio of the memfd to unmovable memory, as
- * FOLL_LONGTERM pinning does.  Consumes the caller's reference; the folio
- * is unlocked.  The caller looks the index up again.
+ * FOLL_LONGTERM pinning does: memalloc_pin_save() keeps the target off
+ * ZONE_MOVABLE and CMA, large folios included (alloc_migration_target()
+ * asks for GFP_TRANSHUGE, which is movable).  Each index is migrated once:
+ * a target that is still movable is refused, never migrated again.
+ * Consumes the caller's reference; the folio is unlocked.
+ *
+ * Return: 0 to look the index up again, or a refusal.
  */
 static int gmem_pair_migrate_unmovable(struct gmem_pair_conv *c,
 				       struct folio *folio, pgoff_t index)
@@ -88,10 +129,12 @@ static int gmem_pair_migrate_unmovable(struct gmem_pair_conv *c,
 		.reason = MR_LONGTERM_PIN,
 	};
 	long nr = folio_nr_pages(folio);
+	unsigned int pin_flags;
 	LIST_HEAD(list);
 	int ret;
 
-	if (!gmem_pair_isolate(folio, &c->drained)) {
+	c->migrated = index;
+	if (!gmem_pair_try_drained(folio, &c->drained, folio_isolate_lru)) {
 		folio_put(folio);
 		return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_REFERENCED,
 					-EBUSY);
@@ -101,9 +144,11 @@ static int gmem_pair_migrate_unmovable(struct gmem_pair_conv *c,
 	list_add_tail(&folio->lru, &list);
 	folio_put(folio);
 
+	pin_flags = memalloc_pin_save();
 	ret = migrate_pages(&list, alloc_migration_target, NULL,
 			    (unsigned long)&mtc, MIGRATE_SYNC, MR_LONGTERM_PIN,
 			    NULL);
+	memalloc_pin_restore(pin_flags);
 	if (ret) {
 		putback_movable_pages(&list);
 		return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_MOVABLE,
@@ -113,131 +158,98 @@ static int gmem_pair_migrate_unmovable(struct gmem_pair_conv *c,
 	return 0;
 }
 
-/*
- * Isolate, freeze and move a locked folio that passed its direction's
- * checks; @index is the offset reported on refusal.
- * Return: pages moved, or a negative errno with nothing changed.
- */
-static long gmem_pair_move(struct gmem_pair_conv *c, struct folio *folio,
-			   pgoff_t index, bool to_private)
+/* Keep a locked, referenced folio that passed its checks for the move. */
+static long gmem_pair_collect_folio(struct gmem_pair_conv *c,
+				    struct folio *folio, pgoff_t index)
 {
-	long nr = folio_nr_pages(folio);
-	int err;
-
+	gmem_pair_make_uptodate(folio);
 	if (!gmem_pair_isolate(folio, &c->drained))
-		return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_REFERENCED,
-					-EBUSY);
-	if (!gmem_pair_freeze(folio, &c->drained)) {
-		folio_putback_lru(folio);
 		return gmem_pair_refuse(c, index, folio_maybe_dma_pinned(folio) ?
 					GMEM_PAIR_ERR_PINNED :
 					GMEM_PAIR_ERR_REFERENCED, -EBUSY);
-	}
-	index = folio->index;
-	if (to_private)
-		err = gmem_pair_move_to_private(c->pair, folio, index);
-	else
-		err = gmem_pair_move_to_shared(c->pair, folio);
-	if (err)
-		return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_NOMEM, err);
-	gmem_pair_flip(c, index, nr, to_private);
-	c->moved += nr;
-	trace_gmem_pair_move(c->pair, index, nr, to_private ?
-			     GMEM_PAIR_TO_PRIVATE : GMEM_PAIR_TO_SHARED);
-	return nr;
+	list_add_tail(&folio->lru, &c->folios);
+	c->nr_pages += folio_nr_pages(folio);
+	return folio_next_index(folio) - index;
 }
 
 /*
- * Checks and move of the memfd folio at @index.
- * Return: pages done (> 0), 0 to look at @index again, or a negative errno.
+ * Collect the memfd folio at @index for a to-private.
+ * Return: offsets done (> 0), 0 to look at @index again, or a refusal.
  */
-static long gmem_pair_index_to_private(struct gmem_pair_conv *c, pgoff_t index)
+static long gmem_pair_collect_shared(struct gmem_pair_conv *c, pgoff_t index)
 {
-	struct gmem_pair *pair = c->pair;
 	struct folio *folio;
-	long err;
+	long ret;
 
-	err = shmem_lock_folio_noalloc(gmem_pair_shared_inode(pair), index,
+	ret = shmem_lock_folio_noalloc(gmem_pair_shared_inode(c->pair), index,
 				       &folio);
-	if (err == -ENOENT) {
-		gmem_pair_flip(c, index, 1, true);
-		return 1;
-	}
-	if (err)
-		return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_NOMEM, err);
+	if (ret == -ENOENT)
+		return 1;	/* a hole: nothing to move */
+	if (ret)
+		return gmem_pair_refuse_lookup(c, index, ret);
 
 	if (folio_maybe_dma_pinned(folio)) {
-		err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_PINNED, -EBUSY);
-		goto out;
+		ret = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_PINNED, -EBUSY);
+		goto drop;
 	}
-	/* A large folio moves whole if the range covers it, else splits. */
-	if (folio_test_large(folio) &&
-	    (folio->index < c->start || folio_next_index(folio) > c->end)) {
-		if (gmem_pair_split(c, folio))
-			err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_SPLIT,
-					       -EBUSY);
-		goto out;
+	if (gmem_pair_partial(c, folio)) {
+		ret = gmem_pair_split(c, folio, index);
+		goto drop;
 	}
 	if (!folio_is_longterm_pinnable(folio)) {
-		if (!(c->args->flags & GMEM_PAIR_CONVERT_MIGRATE)) {
-			err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_MOVABLE,
+		if (!(c->args->flags & GMEM_PAIR_CONVERT_MIGRATE) ||
+		    c->migrated == index) {
+			ret = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_MOVABLE,
 					       -EXDEV);
-			goto out;
+			goto drop;
 		}
 		folio_unlock(folio);
 		return gmem_pair_migrate_unmovable(c, folio, index);
 	}
-
 	if (folio_mapped(folio))
 		unmap_mapping_folio(folio);
 	if (folio_mapped(folio)) {
-		err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_MAPPED, -EBUSY);
-		goto out;
+		ret = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_MAPPED, -EBUSY);
+		goto drop;
 	}
-	err = gmem_pair_move(c, folio, index, true);
-out:
+	ret = gmem_pair_collect_folio(c, folio, index);
+	if (ret > 0)
+		return ret;
+drop:
 	folio_unlock(folio);
 	folio_put(folio);
-	return err;
+	return ret;
 }
 
-/* As gmem_pair_index_to_private(), for the private folio at @index. */
-static long gmem_pair_index_to_shared(struct gmem_pair_conv *c, pgoff_t index)
+/* As gmem_pair_collect_shared(), for the private folio at @index. */
+static long gmem_pair_collect_private(struct gmem_pair_conv *c, pgoff_t index)
 {
-	struct gmem_pair *pair = c->pair;
 	struct folio *folio;
-	long err;
+	long ret;
 
-	folio = filemap_lock_folio(pair->private_mapping, index);
-	if (IS_ERR(folio)) {
-		gmem_pair_flip(c, index, 1, false);
+	folio = filemap_lock_folio(c->pair->private_mapping, index);
+	if (IS_ERR(folio))
 		return 1;
-	}
-	if (folio_test_large(folio) &&
-	    (folio->index < c->start || folio_next_index(folio) > c->end)) {
-		if (gmem_pair_split(c, folio))
-			err = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_SPLIT,
-					       -EBUSY);
-		else
-			err = 0;
-		goto out;
-	}
-	err = gmem_pair_move(c, folio, index, false);
-out:
+	if (gmem_pair_partial(c, folio))
+		ret = gmem_pair_split(c, folio, index);
+	else
+		ret = gmem_pair_collect_folio(c, folio, index);
+	if (ret > 0)
+		return ret;
 	folio_unlock(folio);
 	folio_put(folio);
-	return err;
+	return ret;
 }
 
-/* Walk [c->start, c->end), converting each offset not yet in the target. */
-static int gmem_pair_convert_range(struct gmem_pair_conv *c, bool to_private)
+/* Step 1: collect every folio of the range that has to move. */
+static int gmem_pair_collect(struct gmem_pair_conv *c)
 {
 	unsigned long *bits = c->pair->private_bits;
 	pgoff_t index = c->start;
 	long ret;
 
 	while (index < c->end) {
-		if (to_private)
+		if (c->to_private)
 			index = find_next_zero_bit(bits, c->end, index);
 		else
 			index = find_next_bit(bits, c->end, index);
@@ -246,8 +258,8 @@ static int gmem_pair_convert_range(struct gmem_pair_conv *c, bool to_private)
 		if (fatal_signal_pending(current))
 			return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_NONE,
 						-EINTR);
-		ret = to_private ? gmem_pair_index_to_private(c, index) :
-				   gmem_pair_index_to_shared(c, index);
+		ret = c->to_private ? gmem_pair_collect_shared(c, index) :
+				      gmem_pair_collect_private(c, index);
 		if (ret < 0)
 			return ret;
 		index += ret;
@@ -256,36 +268,179 @@ static int gmem_pair_convert_range(struct gmem_pair_conv *c, bool to_private)
 	return 0;
 }
 
-/*
- * Move back every offset this call flipped.  Nobody could reach the moved
- * folios meanwhile but through fault-around on the memfd, which the
- * to-private checks handle; a failure here leaves the offset in a
- * consistent state (its bit tells where the folio is) and is reported.
- */
-static void gmem_pair_rollback(struct gmem_pair_conv *c, bool to_private)
+/* A refusal: every collected folio goes back where it was. */
+static void gmem_pair_release(struct gmem_pair_conv *c)
 {
-	struct gmem_pair_convert scratch = *c->args;
-	struct gmem_pair_conv undo = *c;
-	unsigned long i, n = c->end - c->start;
-	int tries;
-	long ret;
+	struct folio *folio, *next;
 
-	/* Keep the caller's error report; do not record flips. */
-	undo.args = &scratch;
-	undo.flipped = NULL;
-	for_each_set_bit(i, c->flipped, n) {
-		pgoff_t index = c->start + i;
-
-		for (tries = 0; tries < 3; tries++) {
-			ret = to_private ? gmem_pair_index_to_shared(&undo, index) :
-					   gmem_pair_index_to_private(&undo, index);
-			if (ret)
-				break;
-		}
-		WARN_ONCE(ret <= 0, "gmem_pair: rollback of offset %#llx: %ld\n",
-			  (u64)index << PAGE_SHIFT, ret);
+	list_for_each_entry_safe(folio, next, &c->folios, lru) {
+		list_del(&folio->lru);
+		gmem_pair_putback(folio);
+		folio_unlock(folio);
+		folio_put(folio);
 	}
 }
+
+/*
+ * Freeze every collected folio.  Return: NULL, or the folio that would not
+ * freeze, with the ones before it unfrozen again.
+ */
+static struct folio *gmem_pair_freeze_all(struct gmem_pair_conv *c)
+{
+	struct folio *folio, *failed = NULL;
+
+	list_for_each_entry(folio, &c->folios, lru) {
+		if (!folio_ref_freeze(folio, gmem_pair_expected_refs(folio))) {
+			failed = folio;
+			break;
+		}
+	}
+	if (!failed)
+		return NULL;
+	list_for_each_entry(folio, &c->folios, lru) {
+		if (folio == failed)
+			break;
+		folio_ref_unfreeze(folio, gmem_pair_expected_refs(folio));
+	}
+	return failed;
+}
+
+/*
+ * Step 2: make sure nobody but the conversion references the collected
+ * folios.  Brief references of others (LRU batches, a GUP-fast walk, a
+ * reader between lookup and release) are waited for, a few ms at most.
+ * With the collect step, a conversion drains every CPU's LRU batches at
+ * most twice, whatever its size.
+ */
+static int gmem_pair_freeze(struct gmem_pair_conv *c)
+{
+	struct folio *failed;
+	int tries;
+
+	for (tries = 0; ; tries++) {
+		failed = gmem_pair_freeze_all(c);
+		if (!failed)
+			return 0;
+		if (folio_maybe_dma_pinned(failed))
+			return gmem_pair_refuse(c, failed->index,
+						GMEM_PAIR_ERR_PINNED, -EBUSY);
+		if (tries == GMEM_PAIR_FREEZE_TRIES)
+			return gmem_pair_refuse(c, failed->index,
+						GMEM_PAIR_ERR_REFERENCED,
+						-EBUSY);
+		/*
+		 * Every CPU's LRU batches once (a mlock, activate or add batch
+		 * filled since the collect step holds a reference), then wait.
+		 */
+		if (!tries) {
+			lru_add_drain_all();
+		} else {
+			lru_add_drain();
+			usleep_range(100, 200);
+		}
+	}
+}
+
+/*
+ * Step 3: move every frozen folio; cannot fail, never sleeps.  Each folio
+ * is unlocked once it moved, before the state bits flip: whoever reads the
+ * bits holds one of the invalidate_locks this conversion holds for write.
+ */
+static void gmem_pair_move_all(struct gmem_pair_conv *c)
+{
+	u32 dir = c->to_private ? GMEM_PAIR_TO_PRIVATE : GMEM_PAIR_TO_SHARED;
+	struct folio *folio, *next;
+
+	list_for_each_entry_safe(folio, next, &c->folios, lru) {
+		pgoff_t index = folio->index;
+		long nr = folio_nr_pages(folio);
+
+		list_del(&folio->lru);
+		if (c->to_private) {
+			gmem_pair_move_to_private(c->pair, folio);
+			/* DISCARD: drop what just left the memfd, nothing else */
+			if (c->args->flags & GMEM_PAIR_CONVERT_DISCARD)
+				truncate_inode_folio(c->pair->private_mapping,
+						     folio);
+		} else {
+			gmem_pair_move_to_shared(c->pair, folio);
+		}
+		folio_unlock(folio);
+		folio_put(folio);
+		c->moved += nr;
+		trace_gmem_pair_move(c->pair, index, nr, dir);
+	}
+	if (c->to_private)
+		bitmap_set(c->pair->private_bits, c->start, c->end - c->start);
+	else
+		bitmap_clear(c->pair->private_bits, c->start, c->end - c->start);
+}
+
+/* Collect, freeze, move: a refusal before the move changes nothing. */
+static int gmem_pair_convert_range(struct gmem_pair_conv *c)
+{
+	struct inode *shared = gmem_pair_shared_inode(c->pair);
+	bool charged = false;
+	int err;
+
+	err = gmem_pair_collect(c);
+	if (!err && !c->to_private && c->nr_pages) {
+		err = shmem_charge_inserts(shared, c->nr_pages);
+		if (err)
+			gmem_pair_refuse(c, c->start, GMEM_PAIR_ERR_NOMEM, err);
+		charged = !err;
+	}
+	if (!err)
+		err = gmem_pair_freeze(c);
+	if (err) {
+		if (charged)
+			shmem_uncharge_inserts(shared, c->nr_pages);
+		gmem_pair_release(c);
+		return err;
+	}
+	gmem_pair_move_all(c);
+	return 0;
+}
+
+/**
+ * gmem_pair_split_edges - split private folios [@start, @end) covers in part
+ * @pair: the pair; the private mapping's invalidate_lock is held for write
+ * @start: first index of a range about to be truncated
+ * @end: index after the last
+ *
+ * A large private folio (a shmem THP moved in whole) cut by a partial
+ * punch or discard must split first: truncation would otherwise split it
+ * itself and, if that failed, drop a clean folio whole (the contents of
+ * its neighbours lost) or keep a dirty one in place.
+ *
+ * Return: 0, or -EBUSY if a folio did not split (nothing was removed).
+ */
+int gmem_pair_split_edges(struct gmem_pair *pair, pgoff_t start, pgoff_t end)
+{
+	pgoff_t edges[] = { start, end - 1 };
+	bool drained = false;
+	int i;
+
+	lockdep_assert_held_write(&pair->private_mapping->invalidate_lock);
+	for (i = 0; i < ARRAY_SIZE(edges); i++) {
+		struct folio *folio;
+		bool split = true;
+
+		folio = filemap_lock_folio(pair->private_mapping, edges[i]);
+		if (IS_ERR(folio))
+			continue;
+		if (folio_test_large(folio) &&
+		    (folio->index < start || folio_next_index(folio) > end))
+			split = gmem_pair_try_drained(folio, &drained,
+						      gmem_pair_split_once);
+		folio_unlock(folio);
+		folio_put(folio);
+		if (!split)
+			return -EBUSY;
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(gmem_pair_split_edges);
 
 /**
  * gmem_pair_check_convert - is @args a valid GMEM_PAIR_CONVERT request?
@@ -333,19 +488,24 @@ EXPORT_SYMBOL_GPL(gmem_pair_check_convert);
  * @args: the request; error_offset and error_reason are filled on error
  *
  * The private file's owner may hold its own locks around this (KVM holds
- * slots_lock, then updates its memory attributes to match).
+ * slots_lock and brackets the call with its MMU invalidation).
  *
- * Return: 0, -EINVAL for a bad request, -EBUSY for a pinned, referenced or
- * unsplittable page, -EXDEV for a ZONE_MOVABLE/CMA page, -ENOMEM/-ENOSPC,
- * -EINTR on a fatal signal.  On error nothing in the range changed.
+ * Return: 0, -EINVAL for a bad request, -EBUSY for a pinned, referenced,
+ * mapped or unsplittable page, -EXDEV for a ZONE_MOVABLE/CMA page,
+ * -ENOMEM/-ENOSPC, -EIO for a swap read error, -EINTR on a fatal signal.
+ * On error nothing in the range changed.
  */
 long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args)
 {
 	struct inode *shared = gmem_pair_shared_inode(pair);
-	bool to_private = args->direction == GMEM_PAIR_TO_PRIVATE;
-	struct gmem_pair_conv c = { .pair = pair, .args = args };
+	struct gmem_pair_conv c = {
+		.pair = pair,
+		.args = args,
+		.to_private = args->direction == GMEM_PAIR_TO_PRIVATE,
+		.migrated = ULONG_MAX,
+		.folios = LIST_HEAD_INIT(c.folios),
+	};
 	struct address_space *private;
-	loff_t lstart, lend;
 	int err;
 
 	args->error_offset = 0;
@@ -353,49 +513,37 @@ long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args)
 	err = gmem_pair_check_convert(pair, args);
 	if (err)
 		return err;
-
 	c.start = args->offset >> PAGE_SHIFT;
 	c.end = c.start + (args->size >> PAGE_SHIFT);
-	lstart = args->offset;
-	lend = args->offset + args->size - 1;
-	c.flipped = kvcalloc(BITS_TO_LONGS(c.end - c.start),
-			     sizeof(unsigned long), GFP_KERNEL_ACCOUNT);
-	if (!c.flipped)
-		return -ENOMEM;
 
 	inode_lock(shared);
 	private = pair->private_mapping;
 	filemap_invalidate_lock(private);
 	filemap_invalidate_lock(pair->shared_mapping);
 
-	if (to_private) {
-		unmap_mapping_range(pair->shared_mapping, lstart, args->size, 0);
-		err = gmem_pair_convert_range(&c, true);
-		/*
-		 * Discard: move (with every check), then drop the private
-		 * copies.  shmem_truncate_range() here could swap in a boundary
-		 * page through the paired lookup, whose lock we hold.
-		 */
-		if (!err && (args->flags & GMEM_PAIR_CONVERT_DISCARD)) {
-			pair->ops->invalidate_begin(private, c.start, c.end);
-			truncate_inode_pages_range(private, lstart, lend);
-			pair->ops->invalidate_end(private, c.start, c.end);
-		}
+	if (c.to_private) {
+		unmap_mapping_range(pair->shared_mapping, args->offset,
+				    args->size, 0);
+		err = gmem_pair_convert_range(&c);
 	} else {
+		/* Nothing is mapped from the private file any more. */
 		pair->ops->invalidate_begin(private, c.start, c.end);
 		if (args->flags & GMEM_PAIR_CONVERT_DISCARD) {
-			truncate_inode_pages_range(private, lstart, lend);
-			bitmap_clear(pair->private_bits, c.start, c.end - c.start);
+			/* Only private offsets have private pages. */
+			err = gmem_pair_split_edges(pair, c.start, c.end);
+			if (err) {
+				gmem_pair_refuse(&c, c.start, GMEM_PAIR_ERR_SPLIT,
+						 err);
+			} else {
+				truncate_inode_pages_range(private, args->offset,
+							   args->offset +
+							   args->size - 1);
+				bitmap_clear(pair->private_bits, c.start,
+					     c.end - c.start);
+			}
 		} else {
-			err = gmem_pair_convert_range(&c, false);
+			err = gmem_pair_convert_range(&c);
 		}
-		if (err)
-			gmem_pair_rollback(&c, false);
-		pair->ops->invalidate_end(private, c.start, c.end);
-	}
-	if (err && to_private) {
-		pair->ops->invalidate_begin(private, c.start, c.end);
-		gmem_pair_rollback(&c, true);
 		pair->ops->invalidate_end(private, c.start, c.end);
 	}
 
@@ -405,11 +553,10 @@ long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args)
 
 	if (!err) {
 		atomic64_inc(&pair->stat_conversions);
-		atomic64_add(c.moved, to_private ? &pair->stat_to_private :
-						   &pair->stat_to_shared);
+		atomic64_add(c.moved, c.to_private ? &pair->stat_to_private :
+						     &pair->stat_to_shared);
 	}
 	trace_gmem_pair_convert(pair, args, c.moved, err);
-	kvfree(c.flipped);
 	return err;
 }
 EXPORT_SYMBOL_GPL(gmem_pair_convert);

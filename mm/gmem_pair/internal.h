@@ -55,8 +55,19 @@ static inline struct inode *gmem_pair_shared_inode(struct gmem_pair *pair)
 	return pair->shared_mapping->host;
 }
 
+/*
+ * Largest pair: its state bitmap (one bit per page) and a conversion's
+ * scratch bitmap stay within kvmalloc()'s INT_MAX bytes, i.e. just under
+ * 64 TiB of 4K pages.
+ */
+#define GMEM_PAIR_MAX_PAGES	((loff_t)round_down(INT_MAX, sizeof(long)) * \
+				 BITS_PER_BYTE)
+#define GMEM_PAIR_MAX_SIZE	(GMEM_PAIR_MAX_PAGES << PAGE_SHIFT)
+
 /* Extents one GMEM_PAIR_QUERY call returns at most. */
 #define GMEM_PAIR_QUERY_MAX_EXTENTS	1024
+/* Pages GMEM_PAIR_QUERY looks at between two cond_resched(). */
+#define GMEM_PAIR_QUERY_BATCH		1024
 
 void gmem_pair_put(struct gmem_pair *pair);
 void gmem_pair_fill_stats(struct gmem_pair *pair, struct gmem_pair_stats *st);

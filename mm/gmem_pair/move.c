@@ -4,15 +4,19 @@
  *
  * A move takes the folio out of one page cache and puts the same folio into
  * the other at the same index: the data is never touched.  The caller holds
- * the pair's locks for a conversion (see internal.h) and the folio lock; the
- * folio is unmapped (shared side) and nobody else holds a reference, which
- * gmem_pair_freeze() checks atomically.
+ * the pair's locks for a conversion (see internal.h), the folio lock, a
+ * reference and the LRU isolation; the folio is unmapped (shared side) and
+ * its reference count is frozen (gmem_pair_freeze()), so nobody else can
+ * reach it.  A move cannot fail: the memfd's blocks are charged before
+ * (shmem_charge_inserts()) and xarray nodes are allocated __GFP_NOFAIL.
  */
 #include <linux/delay.h>
+#include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/shmem_fs.h>
 #include <linux/swap.h>
+#include <linux/vmstat.h>
 #include "../internal.h"
 #include "internal.h"
 #include "move.h"
@@ -22,7 +26,7 @@
  * from the LRU: its own lookup reference, the isolation reference and one
  * per page for the page cache.
  */
-static int gmem_pair_expected_refs(struct folio *folio)
+int gmem_pair_expected_refs(struct folio *folio)
 {
 	return folio_nr_pages(folio) + 2;
 }
@@ -55,47 +59,55 @@ bool gmem_pair_try_drained(struct folio *folio, bool *drained,
 	return attempt(folio);
 }
 
-/* Take a locked folio off the LRU; true if isolated. */
-bool gmem_pair_isolate(struct folio *folio, bool *drained)
+/* NR_ISOLATED_* counts the folio under the LRU list it was taken from. */
+static void gmem_pair_mod_isolated(struct folio *folio, long sign)
 {
-	return gmem_pair_try_drained(folio, drained, folio_isolate_lru);
+	node_stat_mod_folio(folio, NR_ISOLATED_ANON + folio_is_file_lru(folio),
+			    sign * folio_nr_pages(folio));
 }
 
 /**
- * gmem_pair_freeze - make sure nobody but the mover references the folio
- * @folio: locked, isolated folio
+ * gmem_pair_isolate - take a locked folio off the LRU
+ * @folio: locked folio, referenced by the caller
  * @drained: see gmem_pair_try_drained()
  *
- * Freezing the reference count makes speculative lookups (GUP-fast,
- * pfn walkers) fail until the count is unfrozen.  Brief references of
- * others are waited for, a few milliseconds at most.
- *
- * Return: true if the count is frozen at gmem_pair_expected_refs().
+ * Return: true if isolated; gmem_pair_putback() undoes it.
  */
-bool gmem_pair_freeze(struct folio *folio, bool *drained)
+bool gmem_pair_isolate(struct folio *folio, bool *drained)
 {
-	int expected = gmem_pair_expected_refs(folio);
-	int tries;
-
-	for (tries = 0; tries < GMEM_PAIR_FREEZE_TRIES; tries++) {
-		if (folio_ref_freeze(folio, expected))
-			return true;
-		if (folio_maybe_dma_pinned(folio))
-			return false;
-		if (!*drained) {
-			lru_add_drain_all();
-			*drained = true;
-			continue;
-		}
-		usleep_range(100, 200);
-	}
-	return false;
+	if (!gmem_pair_try_drained(folio, drained, folio_isolate_lru))
+		return false;
+	gmem_pair_mod_isolated(folio, 1);
+	return true;
 }
 
-/*
- * The page cache references leave with the folio; the mover keeps its own
- * and the isolation reference.
+/* Undo gmem_pair_isolate() of a folio that did not move. */
+void gmem_pair_putback(struct folio *folio)
+{
+	gmem_pair_mod_isolated(folio, -1);
+	folio_putback_lru(folio);
+}
+
+/**
+ * gmem_pair_make_uptodate - give a never-written folio defined contents
+ * @folio: locked folio about to change file
+ *
+ * A folio that is not uptodate holds whatever its memory held before: a
+ * shmem folio that was fallocated but never written, or a private folio
+ * that KVM never prepared.  Each side would zero it at its first use; the
+ * other side may not (KVM takes an uptodate private folio as prepared, and
+ * memfd_pin_folios() pins shmem folios as they are).  Zero it before it
+ * moves, as its first use would.
  */
+void gmem_pair_make_uptodate(struct folio *folio)
+{
+	if (folio_test_uptodate(folio))
+		return;
+	folio_zero_range(folio, 0, folio_size(folio));
+	folio_mark_uptodate(folio);
+}
+
+/* The page cache references leave with the folio. */
 static void gmem_pair_unfreeze_uncached(struct folio *folio)
 {
 	folio_ref_unfreeze(folio, 2);
@@ -110,76 +122,64 @@ static void gmem_pair_remove_private(struct folio *folio)
 	xa_unlock_irq(&mapping->i_pages);
 }
 
+static void gmem_pair_add_private(struct address_space *private,
+				  struct folio *folio, pgoff_t index)
+{
+	/* A shared offset is a hole of the private file (our locks keep it). */
+	WARN_ON_ONCE(__filemap_add_folio(private, folio, index,
+					 GFP_KERNEL | __GFP_NOFAIL, NULL));
+}
+
 /**
  * gmem_pair_move_to_shared - move a frozen folio from the private file
  * @pair: the pair
- * @folio: locked, isolated, frozen folio of the private file
+ * @folio: locked, isolated, frozen, uptodate folio of the private file
  *
- * On success the folio is an ordinary shmem folio at the same index: dirty
- * (it has no copy anywhere else), swap-backed and back on an evictable LRU.
- * On failure it is back in the private file, unchanged.  Either way the
+ * The memfd's blocks for it were charged with shmem_charge_inserts().
+ * Afterwards the folio is an ordinary shmem folio at the same index: dirty
+ * (it has no copy anywhere else), swap-backed and on an evictable LRU.  The
  * caller still holds its reference and the folio lock.
- *
- * Return: 0 or a negative errno (-ENOMEM, -ENOSPC).
  */
-int gmem_pair_move_to_shared(struct gmem_pair *pair, struct folio *folio)
+void gmem_pair_move_to_shared(struct gmem_pair *pair, struct folio *folio)
 {
 	struct address_space *private = folio->mapping;
 	pgoff_t index = folio->index;
-	int err;
 
+	gmem_pair_mod_isolated(folio, -1);
 	gmem_pair_remove_private(folio);
 	gmem_pair_unfreeze_uncached(folio);
 
 	folio_set_swapbacked(folio);
-	err = shmem_insert_folio(gmem_pair_shared_inode(pair), folio, index);
-	if (err) {
+	if (WARN_ON_ONCE(shmem_insert_folio(gmem_pair_shared_inode(pair),
+					    folio, index))) {
+		/* Only a page at a private offset of the memfd gets here. */
 		folio_clear_swapbacked(folio);
-		/* The slot was ours a moment ago under the same locks. */
-		if (WARN_ON_ONCE(__filemap_add_folio(private, folio, index,
-						     GFP_KERNEL | __GFP_NOFAIL,
-						     NULL)))
-			return err;
+		gmem_pair_add_private(private, folio, index);
 		folio_putback_lru(folio);
-		return err;
+		return;
 	}
 	folio_mark_dirty(folio);
 	folio_putback_lru(folio);
-	return 0;
 }
 
 /**
  * gmem_pair_move_to_private - move a frozen folio from the memfd
  * @pair: the pair
- * @folio: locked, isolated, frozen, unmapped shmem folio
- * @index: its index
+ * @folio: locked, isolated, frozen, unmapped, uptodate shmem folio
  *
  * The folio leaves the shmem page cache (and its block accounting) and
  * enters the private file, which is unevictable: it lands on the
  * unevictable LRU and compaction skips it.  Its memcg charge moves with it.
- *
- * Return: 0 or a negative errno; on failure the folio is back in the memfd.
  */
-int gmem_pair_move_to_private(struct gmem_pair *pair, struct folio *folio,
-			      pgoff_t index)
+void gmem_pair_move_to_private(struct gmem_pair *pair, struct folio *folio)
 {
-	struct inode *shared = gmem_pair_shared_inode(pair);
-	int err;
+	pgoff_t index = folio->index;
 
-	shmem_remove_folio(shared, folio);
+	gmem_pair_mod_isolated(folio, -1);
+	shmem_remove_folio(gmem_pair_shared_inode(pair), folio);
 	gmem_pair_unfreeze_uncached(folio);
 
 	folio_clear_swapbacked(folio);
-	err = __filemap_add_folio(pair->private_mapping, folio, index,
-				  GFP_KERNEL, NULL);
-	if (err) {
-		folio_set_swapbacked(folio);
-		if (WARN_ON_ONCE(shmem_insert_folio(shared, folio, index)))
-			return err;
-		folio_mark_dirty(folio);
-		folio_putback_lru(folio);
-		return err;
-	}
+	gmem_pair_add_private(pair->private_mapping, folio, index);
 	folio_putback_lru(folio);
-	return 0;
 }

@@ -26,7 +26,7 @@ void gmem_pair_put(struct gmem_pair *pair)
 /**
  * gmem_pair_create - glue a new shmem memfd to a private file
  * @private_mapping: the private file's page cache (guest_memfd)
- * @size: size of both files, page aligned
+ * @size: size of both files, page aligned, at most GMEM_PAIR_MAX_SIZE
  * @flags: GUEST_MEMFD_FLAG_PAIR_SHARED to start all shared, else all private
  * @ops: the private file owner's invalidation callbacks
  *
@@ -34,7 +34,7 @@ void gmem_pair_put(struct gmem_pair *pair)
  * shows as "memfd:gmem_pair" in /proc/PID/maps.  The returned pair holds one
  * reference for the caller, to be dropped by gmem_pair_release_private().
  *
- * Return: the pair or an ERR_PTR().
+ * Return: the pair or an ERR_PTR(): -EINVAL for a bad size, -ENOMEM.
  */
 struct gmem_pair *gmem_pair_create(struct address_space *private_mapping,
 				   loff_t size, u64 flags,
@@ -45,7 +45,7 @@ struct gmem_pair *gmem_pair_create(struct address_space *private_mapping,
 	struct inode *inode;
 	int err = -ENOMEM;
 
-	if (size <= 0 || !PAGE_ALIGNED(size))
+	if (size <= 0 || !PAGE_ALIGNED(size) || size > GMEM_PAIR_MAX_SIZE)
 		return ERR_PTR(-EINVAL);
 
 	pair = kzalloc(sizeof(*pair), GFP_KERNEL_ACCOUNT);
@@ -53,7 +53,8 @@ struct gmem_pair *gmem_pair_create(struct address_space *private_mapping,
 		return ERR_PTR(-ENOMEM);
 	pair->nr_pages = size >> PAGE_SHIFT;
 	pair->private_bits = kvcalloc(BITS_TO_LONGS(pair->nr_pages),
-				      sizeof(unsigned long), GFP_KERNEL_ACCOUNT);
+				      sizeof(unsigned long),
+				      GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!pair->private_bits)
 		goto err_free;
 	if (!(flags & GUEST_MEMFD_FLAG_PAIR_SHARED))
@@ -131,6 +132,30 @@ bool gmem_pair_range_private(struct gmem_pair *pair, pgoff_t start,
 	return find_next_zero_bit(pair->private_bits, end, start) >= end;
 }
 EXPORT_SYMBOL_GPL(gmem_pair_range_private);
+
+/**
+ * gmem_pair_state_run - the state of @index, and how far it goes
+ * @pair: the pair
+ * @index: first index
+ * @end: index after the last to look at
+ * @private: set to the state of @index
+ *
+ * The caller holds the private mapping's invalidate_lock, as for
+ * gmem_pair_range_private().
+ *
+ * Return: the first index in (@index, @end) in the other state, or @end.
+ */
+pgoff_t gmem_pair_state_run(struct gmem_pair *pair, pgoff_t index,
+			    pgoff_t end, bool *private)
+{
+	lockdep_assert_held(&pair->private_mapping->invalidate_lock);
+	end = min(end, pair->nr_pages);
+	*private = test_bit(index, pair->private_bits);
+	if (*private)
+		return find_next_zero_bit(pair->private_bits, end, index);
+	return find_next_bit(pair->private_bits, end, index);
+}
+EXPORT_SYMBOL_GPL(gmem_pair_state_run);
 
 /**
  * gmem_pair_maps_shared - is the memfd mapped at [@addr, @addr + @size)?
@@ -298,7 +323,8 @@ int gmem_pair_query_extents(struct gmem_pair *pair, struct gmem_pair_query *q,
 
 		while (++index < pair->nr_pages &&
 		       gmem_pair_state(pair, index) == state)
-			;
+			if (!(index % GMEM_PAIR_QUERY_BATCH))
+				cond_resched();
 		ext[n].offset = (u64)first << PAGE_SHIFT;
 		ext[n].size = (u64)(index - first) << PAGE_SHIFT;
 		ext[n].state = state;

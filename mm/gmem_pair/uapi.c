@@ -22,6 +22,27 @@ static long gmem_pair_get_shared_fd(struct gmem_pair *pair, unsigned long arg)
 	return fd;
 }
 
+/**
+ * gmem_pair_convert_report - write a conversion's error report back
+ * @uargs: the caller's struct gmem_pair_convert
+ * @args: the kernel's copy, after gmem_pair_convert()
+ * @ret: what gmem_pair_convert() returned
+ *
+ * A conversion that happened is reported as done even if the report
+ * cannot be written (the state changed; EFAULT would say it did not).
+ *
+ * Return: @ret, or -EFAULT if a failure could not be reported.
+ */
+long gmem_pair_convert_report(struct gmem_pair_convert __user *uargs,
+			      const struct gmem_pair_convert *args, long ret)
+{
+	if ((put_user(args->error_offset, &uargs->error_offset) ||
+	     put_user(args->error_reason, &uargs->error_reason)) && ret)
+		return -EFAULT;
+	return ret;
+}
+EXPORT_SYMBOL_GPL(gmem_pair_convert_report);
+
 static long gmem_pair_ioctl_convert(struct gmem_pair *pair,
 				    struct gmem_pair_convert __user *uargs)
 {
@@ -31,10 +52,7 @@ static long gmem_pair_ioctl_convert(struct gmem_pair *pair,
 	if (copy_from_user(&args, uargs, sizeof(args)))
 		return -EFAULT;
 	ret = gmem_pair_convert(pair, &args);
-	if (put_user(args.error_offset, &uargs->error_offset) ||
-	    put_user(args.error_reason, &uargs->error_reason))
-		return -EFAULT;
-	return ret;
+	return gmem_pair_convert_report(uargs, &args, ret);
 }
 
 static long gmem_pair_ioctl_query(struct gmem_pair *pair,

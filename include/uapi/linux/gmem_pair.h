@@ -38,7 +38,10 @@
 #define GMEM_PAIR_TO_PRIVATE		1
 
 /* struct gmem_pair_convert.flags */
-/* Drop the contents: the range reads as zeros afterwards. */
+/*
+ * Drop the contents of the offsets that change state: they read as zeros
+ * afterwards.  Offsets already in the requested state keep theirs.
+ */
 #define GMEM_PAIR_CONVERT_DISCARD	_BITUL(0)
 /* To-private: copy ZONE_MOVABLE/CMA pages to unmovable memory, do not refuse. */
 #define GMEM_PAIR_CONVERT_MIGRATE	_BITUL(1)
@@ -51,12 +54,14 @@
 #define GMEM_PAIR_ERR_SPLIT		4	/* large folio did not split: EBUSY */
 #define GMEM_PAIR_ERR_MOVABLE		5	/* ZONE_MOVABLE or CMA: EXDEV */
 #define GMEM_PAIR_ERR_NOMEM		6	/* ENOMEM / ENOSPC */
+#define GMEM_PAIR_ERR_IO		7	/* swap read error: EIO */
 
 /*
  * GMEM_PAIR_CONVERT: move [offset, offset + size) to the other file.
  * All or nothing: on error nothing in the range changed, error_offset is the
- * first offending byte offset and error_reason says why.  Offsets already in
- * the requested state are left alone.
+ * first offending byte offset and error_reason says why (both are written
+ * back on success too, as 0).  Offsets already in the requested state are
+ * left alone.
  */
 struct gmem_pair_convert {
 	__u64 offset;

@@ -72,10 +72,14 @@ static int movable_zones(uint64_t zones[][2], int max)
 	return n;
 }
 
+/* A pfn of 0 (pagemap unreadable) is never "not movable". */
 static bool pfn_movable(uint64_t pfn)
 {
 	uint64_t z[8][2];
 	int i, n = movable_zones(z, 8);
+
+	if (!pfn)
+		return true;
 
 	for (i = 0; i < n; i++)
 		if (pfn >= z[i][0] && pfn < z[i][1])
@@ -164,24 +168,60 @@ TEST_F(pair, movable_page_refused_then_migrated)
 		EXPECT_FALSE(pfn_movable(pfn_of(self->mem + i * page_size)));
 }
 
-/* Shared pages migrate between nodes; private offsets have nothing to move. */
+/* NUMA node of @pfn, from the memory block it is in; -1 if unknown. */
+static int node_of_pfn(uint64_t pfn)
+{
+	unsigned long block = 0;
+	char path[128];
+	FILE *f;
+	int node;
+
+	f = fopen("/sys/devices/system/memory/block_size_bytes", "r");
+	if (!f || fscanf(f, "%lx", &block) != 1 || !block) {
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	for (node = 0; node < 8; node++) {
+		snprintf(path, sizeof(path),
+			 "/sys/devices/system/node/node%d/memory%lu", node,
+			 (unsigned long)(pfn * page_size / block));
+		if (!access(path, F_OK))
+			return node;
+	}
+	return -1;
+}
+
+/*
+ * Shared pages migrate between nodes like any memfd page, contents kept;
+ * private offsets have nothing mapped to move (-ENOENT).  The fixture
+ * allocates on node 1: the first move goes to node 0.
+ */
 TEST_F(pair, shared_pages_migrate)
 {
 	struct gmem_pair_convert out;
 	void *pages[NR_PAGES];
-	int nodes[NR_PAGES], status[NR_PAGES], i;
+	int nodes[NR_PAGES], status[NR_PAGES], i, to;
 
 	ASSERT_EQ(access("/sys/devices/system/node/node1", F_OK), 0)
 		TH_LOG("boot needs two NUMA nodes");
-	for (i = 0; i < NR_PAGES; i++) {
-		pages[i] = self->mem + i * page_size;
-		nodes[i] = 1;
+	for (to = 0; to < 2; to++) {
+		for (i = 0; i < NR_PAGES; i++) {
+			pages[i] = self->mem + i * page_size;
+			nodes[i] = to;
+		}
+		ASSERT_EQ(syscall(__NR_move_pages, 0, NR_PAGES, pages, nodes,
+				  status, MPOL_MF_MOVE), 0);
+		for (i = 0; i < NR_PAGES; i++) {
+			uint64_t pfn = pfn_of(self->mem + i * page_size);
+
+			EXPECT_EQ(status[i], to);
+			ASSERT_NE(pfn, 0) TH_LOG("pagemap gave no pfn");
+			EXPECT_EQ(node_of_pfn(pfn), to);
+		}
+		EXPECT_TRUE(intact(self->mem));
 	}
-	ASSERT_EQ(syscall(__NR_move_pages, 0, NR_PAGES, pages, nodes, status,
-			  MPOL_MF_MOVE), 0);
-	for (i = 0; i < NR_PAGES; i++)
-		EXPECT_EQ(status[i], 1);
-	EXPECT_TRUE(intact(self->mem));
 
 	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE / 2, GMEM_PAIR_TO_PRIVATE,
 			       GMEM_PAIR_CONVERT_MIGRATE, &out), 0)
@@ -192,9 +232,154 @@ TEST_F(pair, shared_pages_migrate)
 	ASSERT_EQ(syscall(__NR_move_pages, 0, NR_PAGES, pages, nodes, status,
 			  MPOL_MF_MOVE), 0);
 	for (i = 0; i < NR_PAGES / 2; i++)
-		EXPECT_LT(status[i], 0);	/* private: not mapped, no page */
+		EXPECT_EQ(status[i], -ENOENT);	/* private: nothing mapped */
 	for (; i < NR_PAGES; i++)
 		EXPECT_EQ(status[i], 0);
+	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE / 2, GMEM_PAIR_TO_SHARED,
+			       0, NULL), 0);
+	EXPECT_TRUE(intact(self->mem));
+}
+
+/* Enable shmem THP for MADV_HUGEPAGE mappings; returns the old setting. */
+static bool shmem_thp_advise(char *old, size_t len)
+{
+	const char *path = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
+	int fd = open(path, O_RDWR);
+	ssize_t n;
+	char *b, *e;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, old, len - 1);
+	old[n > 0 ? n : 0] = 0;
+	b = strchr(old, '[');
+	e = b ? strchr(b, ']') : NULL;
+	if (b && e) {
+		memmove(old, b + 1, e - b - 1);
+		old[e - b - 1] = 0;
+	}
+	n = pwrite(fd, "advise", 6, 0);
+	close(fd);
+	return n == 6;
+}
+
+static void shmem_thp_restore(const char *old)
+{
+	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+		      O_WRONLY);
+
+	if (fd >= 0) {
+		if (write(fd, old, strlen(old)) < 0)
+			perror("restore shmem_enabled");
+		close(fd);
+	}
+}
+
+/*
+ * A guest asking for private memory (KVM_SET_MEMORY_ATTRIBUTES, as a VMM
+ * does on KVM_HC_MAP_GPA_RANGE) gets it even when the memfd's pages are on
+ * ZONE_MOVABLE: KVM converts with GMEM_PAIR_CONVERT_MIGRATE.  It used to
+ * fail with EXDEV on any host with movablecore=, movable_node or CMA.
+ */
+TEST_F(pair, kvm_to_private_migrates_movable)
+{
+	struct kvm_memory_attributes attr = {
+		.address = 1ULL << 32,
+		.size = PAIR_SIZE,
+		.attributes = KVM_MEMORY_ATTRIBUTE_PRIVATE,
+	};
+	bool movable = false;
+	int i;
+
+	for (i = 0; i < NR_PAGES; i++)
+		movable |= pfn_movable(pfn_of(self->mem + i * page_size));
+	ASSERT_TRUE(movable) TH_LOG("no memfd page landed on ZONE_MOVABLE");
+
+	vm_set_user_memory_region2(self->vm, 10, KVM_MEM_GUEST_MEMFD,
+				   attr.address, PAIR_SIZE, self->mem,
+				   self->pfd, 0);
+	ASSERT_EQ(__vm_ioctl(self->vm, KVM_SET_MEMORY_ATTRIBUTES, &attr), 0)
+		TH_LOG("KVM_SET_MEMORY_ATTRIBUTES: %s", strerror(errno));
+	EXPECT_EQ(pair_stats(self->pfd).private_pages, NR_PAGES);
+	EXPECT_GT(pair_stats(self->pfd).migrated_pages, 0);
+
+	attr.attributes = 0;
+	ASSERT_EQ(__vm_ioctl(self->vm, KVM_SET_MEMORY_ATTRIBUTES, &attr), 0);
+	EXPECT_TRUE(intact(self->mem));
+	for (i = 0; i < NR_PAGES; i++)
+		EXPECT_FALSE(pfn_movable(pfn_of(self->mem + i * page_size)));
+}
+
+/*
+ * GMEM_PAIR_CONVERT_MIGRATE of a shmem THP on ZONE_MOVABLE: the migration
+ * target must be unmovable memory (as for FOLL_LONGTERM pins).  It used to
+ * be allocated with GFP_TRANSHUGE, movable again, and the conversion
+ * migrated the same 2M forever, holding every lock of the pair.
+ */
+TEST(movable_thp_migrates_once)
+{
+	const size_t huge = 2UL << 20, size = 2 * huge;
+	unsigned long node1 = 1UL << 1;
+	struct gmem_pair_convert out;
+	char old[128], *area, *m;
+	long shmem_huge0;
+	struct kvm_vm *vm;
+	bool movable = false;
+	int pfd, sfd;
+
+	page_size = getpagesize();
+	ASSERT_TRUE(shmem_thp_advise(old, sizeof(old)));
+	ASSERT_EQ(syscall(__NR_set_mempolicy, MPOL_PREFERRED, &node1,
+			  sizeof(node1) * 8), 0);
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				      GUEST_MEMFD_FLAG_PAIR_SHARED);
+	ASSERT_GE(pfd, 0);
+	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	ASSERT_GE(sfd, 0);
+	area = mmap(NULL, size + huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+	ASSERT_NE(area, MAP_FAILED);
+	m = (char *)(((unsigned long)area + huge - 1) & ~(huge - 1));
+	ASSERT_EQ(mmap(m, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		       sfd, 0), m);
+	ASSERT_EQ(madvise(m, size, MADV_HUGEPAGE), 0);
+	shmem_huge0 = meminfo_kb("ShmemHugePages:");
+	for (size_t i = 0; i < size; i++)
+		m[i] = (char)(i * 7 + i / page_size);
+	ASSERT_EQ(meminfo_kb("ShmemHugePages:") - shmem_huge0, 4096)
+		TH_LOG("the memfd did not get two 2M folios");
+	for (size_t i = 0; i < huge; i += page_size)
+		movable |= pfn_movable(pfn_of(m + i));
+	ASSERT_TRUE(movable) TH_LOG("the first THP is not on ZONE_MOVABLE");
+
+	/*
+	 * A livelock is ended by the alarm: the conversion sees the fatal
+	 * signal and the test dies of SIGALRM.
+	 */
+	alarm(60);
+	ASSERT_EQ(pair_convert(pfd, 0, huge, GMEM_PAIR_TO_PRIVATE,
+			       GMEM_PAIR_CONVERT_MIGRATE, &out), 0)
+		TH_LOG("%s at %#llx, reason %u", strerror(errno),
+		       (unsigned long long)out.error_offset, out.error_reason);
+	alarm(0);
+	EXPECT_EQ(pair_stats(pfd).private_pages, huge / page_size);
+	EXPECT_GE(pair_stats(pfd).migrated_pages, huge / page_size);
+	/* each page was migrated once */
+	EXPECT_LE(pair_stats(pfd).migrated_pages, huge / page_size);
+
+	ASSERT_EQ(pair_convert(pfd, 0, huge, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	for (size_t i = 0; i < size; i++) {
+		ASSERT_EQ(m[i], (char)(i * 7 + i / page_size))
+			TH_LOG("byte %zu changed", i);
+	}
+	for (size_t i = 0; i < huge; i += page_size)
+		EXPECT_FALSE(pfn_movable(pfn_of(m + i)));
+	munmap(area, size + huge);
+	close(sfd);
+	close(pfd);
+	kvm_vm_free(vm);
+	shmem_thp_restore(old);
 }
 
 TEST_HARNESS_MAIN

@@ -179,8 +179,21 @@ TEST_F(pair, memfd_is_an_ordinary_memfd)
 	EXPECT_EQ(errno, EPERM);
 	EXPECT_EQ(ftruncate(self->sfd, page_size), -1);
 	EXPECT_EQ(errno, EPERM);
-	EXPECT_EQ(fcntl(self->sfd, F_GET_SEALS) & (F_SEAL_GROW | F_SEAL_SHRINK),
-		  F_SEAL_GROW | F_SEAL_SHRINK);
+	EXPECT_EQ(fcntl(self->sfd, F_GET_SEALS),
+		  F_SEAL_SEAL | F_SEAL_GROW | F_SEAL_SHRINK);
+	EXPECT_EQ(fcntl(self->sfd, F_ADD_SEALS, F_SEAL_WRITE), -1);
+	EXPECT_EQ(errno, EPERM);
+	/* GMEM_PAIR_GET_SHARED_FD(O_CLOEXEC) in the fixture, 0 here */
+	EXPECT_EQ(fcntl(self->sfd, F_GETFD), FD_CLOEXEC);
+	{
+		int fd = ioctl(self->pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+
+		ASSERT_GE(fd, 0);
+		EXPECT_EQ(fcntl(fd, F_GETFD), 0);
+		close(fd);
+		EXPECT_EQ(ioctl(self->pfd, GMEM_PAIR_GET_SHARED_FD, O_RDWR), -1);
+		EXPECT_EQ(errno, EINVAL);
+	}
 
 	/* The private file has no read, write or mmap. */
 	EXPECT_LT(read(self->pfd, line, 16), 0);
@@ -239,9 +252,7 @@ TEST_F(pair, private_range_refuses_every_access)
 	EXPECT_EQ(errno, EACCES);
 	EXPECT_EQ(fallocate(self->sfd, FALLOC_FL_KEEP_SIZE, off, page_size), -1);
 	EXPECT_EQ(errno, EACCES);
-	EXPECT_EQ(fallocate(self->sfd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
-			    0, PAIR_SIZE), -1);
-	EXPECT_EQ(errno, EACCES);
+	/* a punch over private offsets succeeds: gmem_pair_regress_test */
 
 	ASSERT_EQ(pipe(pipefd), 0);
 	soff = off;
@@ -768,21 +779,36 @@ struct converter {
 	uint64_t off, size;
 	int rounds;
 	int errors;
+	int retries;
 };
 
-/* Convert [off, off + size) back and forth; EBUSY (transient) is retried. */
+/* Retries of one conversion that a transient reference may refuse. */
+#define CONVERT_RETRIES	1000
+
+/*
+ * Convert [off, off + size) back and forth, starting to-private.  A
+ * transient reference (EBUSY, ERR_REFERENCED or ERR_MAPPED) is retried,
+ * a bounded number of times; anything else is an error.
+ */
 static void *converter(void *arg)
 {
 	struct converter *c = arg;
 
 	for (int i = 0; i < c->rounds; i++) {
 		uint32_t dir = i & 1 ? GMEM_PAIR_TO_SHARED : GMEM_PAIR_TO_PRIVATE;
+		struct gmem_pair_convert out;
+		int tries = 0;
 
-		while (pair_convert(c->pfd, c->off, c->size, dir, 0, NULL))
-			if (errno != EBUSY) {
+		while (pair_convert(c->pfd, c->off, c->size, dir, 0, &out)) {
+			if (errno != EBUSY ||
+			    (out.error_reason != GMEM_PAIR_ERR_REFERENCED &&
+			     out.error_reason != GMEM_PAIR_ERR_MAPPED) ||
+			    ++tries > CONVERT_RETRIES) {
 				c->errors++;
 				break;
 			}
+			c->retries++;
+		}
 	}
 	return NULL;
 }
@@ -801,53 +827,123 @@ TEST_F(pair, concurrent_conversions_of_other_ranges)
 	for (int i = 0; i < 2; i++)
 		ASSERT_EQ(pthread_create(&t[i], NULL, converter, &c[i]), 0);
 	for (int i = 0; i < 2; i++)
-		pthread_join(t[i], NULL);
+		ASSERT_EQ(pthread_join(t[i], NULL), 0);
 	EXPECT_EQ(c[0].errors + c[1].errors, 0);
 	EXPECT_EQ(pair_stats(self->pfd).private_pages, 0);
 	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 111));
 }
 
+#define RW_PAGES	16
+
+/*
+ * The racer is the only writer of the first RW_PAGES pages, so it knows
+ * what each holds: generation gen[p] of a pattern of (p, gen), zeros for
+ * generation 0, or - after a punch that succeeded while the conversion
+ * state was unknown (a punch of a private offset leaves it alone) - either
+ * zeros or the last generation, until a read tells which.
+ */
 struct rw_args {
 	int sfd;
 	int stop;
-	unsigned long ok, refused, bad;
+	uint32_t gen[RW_PAGES];
+	bool maybe_zero[RW_PAGES];
+	unsigned long reads, writes, punches, refused, bad;
 };
 
-/* pread/pwrite/punch-hole over a range that is being converted. */
+static uint64_t rw_word(size_t page, uint32_t gen, size_t word)
+{
+	return 0x9e3779b97f4a7c15ULL * ((page << 32) | gen) + word;
+}
+
+static void rw_fill(uint64_t *buf, size_t page, uint32_t gen)
+{
+	for (size_t w = 0; w < page_size / 8; w++)
+		buf[w] = gen ? rw_word(page, gen, w) : 0;
+}
+
+static bool rw_is(const uint64_t *buf, size_t page, uint32_t gen)
+{
+	for (size_t w = 0; w < page_size / 8; w++)
+		if (buf[w] != (gen ? rw_word(page, gen, w) : 0))
+			return false;
+	return true;
+}
+
+/* Does @buf hold what the racer last left in @page? Resolves a punch. */
+static bool rw_matches(struct rw_args *a, const uint64_t *buf, size_t page)
+{
+	if (rw_is(buf, page, a->gen[page]))
+		goto resolved;
+	if (a->maybe_zero[page] && rw_is(buf, page, 0)) {
+		a->gen[page] = 0;
+		goto resolved;
+	}
+	return false;
+resolved:
+	a->maybe_zero[page] = false;
+	return true;
+}
+
+/* pread (compared), pwrite (new generation), punch-hole, all racing. */
 static void *rw_racer(void *arg)
 {
 	struct rw_args *a = arg;
-	char buf[4096];
+	uint64_t buf[4096 / 8];
 
 	while (!READ_ONCE(a->stop)) {
-		off_t off = (rand() % 16) * page_size;
-		ssize_t n = pread(a->sfd, buf, sizeof(buf), off);
+		size_t p = rand() % RW_PAGES;
+		off_t off = p * page_size;
+		ssize_t n;
 
-		if (n == (ssize_t)sizeof(buf))
-			a->ok++;
-		else if (n < 0 && errno == EACCES)
-			a->refused++;
-		else
-			a->bad++;
-		n = pwrite(a->sfd, buf, n > 0 ? n : 0, off);
-		if (n < 0 && errno != EACCES)
-			a->bad++;
-		if (fallocate(a->sfd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
-			      off, page_size) && errno != EACCES)
-			a->bad++;
+		switch (rand() % 3) {
+		case 0:
+			n = pread(a->sfd, buf, page_size, off);
+			if (n == (ssize_t)page_size && rw_matches(a, buf, p))
+				a->reads++;
+			else if (n < 0 && errno == EACCES)
+				a->refused++;
+			else
+				a->bad++;
+			break;
+		case 1:
+			rw_fill(buf, p, a->gen[p] + 1);
+			n = pwrite(a->sfd, buf, page_size, off);
+			if (n == (ssize_t)page_size) {
+				a->gen[p]++;
+				a->maybe_zero[p] = false;
+				a->writes++;
+			} else if (n < 0 && errno == EACCES) {
+				a->refused++;
+			} else {
+				a->bad++;
+			}
+			break;
+		default:
+			if (fallocate(a->sfd, FALLOC_FL_KEEP_SIZE |
+				      FALLOC_FL_PUNCH_HOLE, off, page_size)) {
+				a->bad++;
+				break;
+			}
+			a->maybe_zero[p] = true;
+			a->punches++;
+			break;
+		}
 	}
 	return NULL;
 }
 
 /*
- * read, write and punch-hole race with conversions: each either works on
- * a shared page or fails with EACCES; afterwards every offset is exactly
- * one of private or shared, and the counters add up.
+ * read, write and punch-hole race with conversions of the same pages:
+ * reads see exactly what the racer last wrote (or a punch left), writes
+ * that succeed are never lost, and private offsets refuse with EACCES.
+ * The conversions end private (SIGBUS and EACCES checked), then the pages
+ * come back shared with the racer's last contents; the counters add up.
  */
 TEST_F(pair, conversions_race_with_read_write_punch)
 {
 	struct rw_args a = { .sfd = self->sfd };
-	struct converter c = { self->pfd, 0, 16 * page_size, 200 };
+	struct converter c = { self->pfd, 0, RW_PAGES * page_size, 2 };
+	uint64_t buf[4096 / 8], conversions, rounds = 0;
 	struct gmem_pair_extent ext[64];
 	struct gmem_pair_query q;
 	uint64_t covered = 0;
@@ -856,28 +952,66 @@ TEST_F(pair, conversions_race_with_read_write_punch)
 
 	all_shared(self->pfd);
 	fill(self->mem, PAIR_SIZE, 121);
+	for (size_t p = 0; p < RW_PAGES; p++) {
+		rw_fill(buf, p, 1);
+		ASSERT_EQ(pwrite(self->sfd, buf, page_size, p * page_size),
+			  (ssize_t)page_size);
+		a.gen[p] = 1;
+	}
+	conversions = pair_stats(self->pfd).conversions;
 	ASSERT_EQ(pthread_create(&t, NULL, rw_racer, &a), 0);
+	/*
+	 * Pairs of rounds (to-private, to-shared) until the racer got through
+	 * enough calls, then one more to-private.
+	 */
+	do {
+		converter(&c);
+		rounds += 2;
+	} while (rounds < 4000 && !c.errors &&
+		 (rounds < 200 || READ_ONCE(a.reads) < 20 ||
+		  READ_ONCE(a.writes) < 20));
+	c.rounds = 1;
 	converter(&c);
+	rounds++;
 	WRITE_ONCE(a.stop, 1);
-	pthread_join(t, NULL);
+	ASSERT_EQ(pthread_join(t, NULL), 0);
 	EXPECT_EQ(c.errors, 0);
 	EXPECT_EQ(a.bad, 0);
-	EXPECT_GT(a.ok + a.refused, 0);
+	/* how many calls met a private state is up to the scheduler */
+	EXPECT_GE(a.reads, 20);
+	EXPECT_GE(a.writes, 20);
+	TH_LOG("racer: %lu reads, %lu writes, %lu punches, %lu refused; %lu conversions, %d retries",
+	       a.reads, a.writes, a.punches, a.refused, rounds, c.retries);
+	EXPECT_EQ(pair_stats(self->pfd).conversions, conversions + rounds);
 
+	/* an odd number of rounds ends private: the range faults SIGBUS */
 	ASSERT_EQ(pair_query(self->pfd, 0, ext, 64, &q), 0);
 	for (uint32_t i = 0; i < q.nr_extents; i++) {
 		for (uint64_t o = ext[i].offset; o < ext[i].offset + ext[i].size;
 		     o += page_size) {
 			bool priv = ext[i].state >= GMEM_PAIR_STATE_PRIVATE;
 
+			EXPECT_EQ(priv, o < RW_PAGES * page_size);
 			EXPECT_EQ(access_sigbus(self->mem + o, false, &ch), priv);
 		}
 		covered += ext[i].size;
 	}
 	EXPECT_EQ(covered, PAIR_SIZE);
+	EXPECT_EQ(pread(self->sfd, buf, page_size, 0), -1);
+	EXPECT_EQ(errno, EACCES);
+
+	/* back to shared: the racer's last contents */
+	ASSERT_EQ(pair_convert(self->pfd, 0, RW_PAGES * page_size,
+			       GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	for (size_t p = 0; p < RW_PAGES; p++) {
+		ASSERT_EQ(pread(self->sfd, buf, page_size, p * page_size),
+			  (ssize_t)page_size);
+		EXPECT_TRUE(rw_matches(&a, buf, p))
+			TH_LOG("page %zu: not generation %u", p, a.gen[p]);
+	}
 	/* untouched pages keep their data */
-	EXPECT_TRUE(check(self->mem + 16 * page_size, PAIR_SIZE - 16 * page_size,
-			  121 + 16));
+	EXPECT_TRUE(check(self->mem + RW_PAGES * page_size,
+			  PAIR_SIZE - RW_PAGES * page_size, 121 + RW_PAGES));
 }
 
 static void *close_racer(void *arg)

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/falloc.h>
 #include <linux/gmem_pair.h>
 #include <linux/kvm_para.h>
 #include <sys/ioctl.h>
@@ -40,14 +41,18 @@ enum {
 	STEP_HYPERCALL_PRIVATE,
 	STEP_SHARED_AGAIN,
 	STEP_PINNED_READ,
+	STEP_PRIVATE_AGAIN,
 };
 
+/* Every byte of [gpa, gpa + size) is @pattern (compared 8 at a time). */
 static void guest_check(uint64_t gpa, uint64_t size, uint8_t pattern)
 {
-	for (uint64_t i = 0; i < size; i += 512)
-		__GUEST_ASSERT(((uint8_t *)gpa)[i] == pattern,
-			       "gpa %lx: expected %x, got %x", gpa + i, pattern,
-			       ((uint8_t *)gpa)[i]);
+	uint64_t want = pattern * 0x0101010101010101ULL;
+
+	for (uint64_t i = 0; i < size; i += 8)
+		__GUEST_ASSERT(*(uint64_t *)(gpa + i) == want,
+			       "gpa %lx: expected %lx, got %lx", gpa + i, want,
+			       *(uint64_t *)(gpa + i));
 }
 
 static void guest_code(uint64_t gpa)
@@ -75,6 +80,17 @@ static void guest_code(uint64_t gpa)
 	/* a refused conversion left everything shared and readable */
 	guest_check(gpa, CONV_SIZE, 0xdd);
 	GUEST_SYNC(STEP_PINNED_READ);
+
+	/* private now: read through the private mapping */
+	guest_check(gpa, CONV_SIZE, 0xdd);
+	GUEST_SYNC(STEP_PRIVATE_AGAIN);
+
+	/*
+	 * The host made it shared and punched the memfd: the folios the
+	 * guest read are gone, and a stale mapping of them would still read
+	 * 0xdd.  Fresh shared pages read zeros.
+	 */
+	guest_check(gpa, CONV_SIZE, 0);
 	GUEST_DONE();
 }
 
@@ -95,6 +111,24 @@ static void guest_code_multi(uint64_t gpa)
 		kvm_hypercall_map_gpa_range(gpa, CONV_SIZE, 0);
 		guest_check(gpa, CONV_SIZE, pattern + 1);
 	}
+	GUEST_DONE();
+}
+
+/* Every byte of [gpa, gpa + size) reads zero (8 bytes at a time). */
+static void guest_code_zero(uint64_t gpa, uint64_t size)
+{
+	for (uint64_t i = 0; i < size; i += 8)
+		__GUEST_ASSERT(!*(uint64_t *)(gpa + i), "gpa %lx: %lx",
+			       gpa + i, *(uint64_t *)(gpa + i));
+	GUEST_DONE();
+}
+
+/* Every 8 bytes of [gpa, gpa + size) hold @pattern. */
+static void guest_code_read(uint64_t gpa, uint64_t size, uint64_t pattern)
+{
+	for (uint64_t i = 0; i < size; i += 8)
+		__GUEST_ASSERT(*(uint64_t *)(gpa + i) == pattern,
+			       "gpa %lx: %lx", gpa + i, *(uint64_t *)(gpa + i));
 	GUEST_DONE();
 }
 
@@ -205,7 +239,8 @@ static void test_multi_vcpu(const struct vm_shape shape)
 	virt_map(vm, DATA_GPA, DATA_GPA, size / PAGE_SIZE);
 	for (i = 0; i < NR_VCPUS; i++) {
 		vcpu_args_set(vcpus[i], 1, DATA_GPA + i * CONV_SIZE);
-		pthread_create(&threads[i], NULL, vcpu_thread, vcpus[i]);
+		TEST_ASSERT(!pthread_create(&threads[i], NULL, vcpu_thread,
+					    vcpus[i]), "pthread_create");
 	}
 	for (i = 0; i < NR_VCPUS; i++)
 		pthread_join(threads[i], NULL);
@@ -224,10 +259,139 @@ static void test_multi_vcpu(const struct vm_shape shape)
 	kvm_vm_free(vm);
 }
 
+static uint32_t pair_state_at(int pfd, uint64_t off)
+{
+	struct gmem_pair_extent ext;
+	struct gmem_pair_query q;
+
+	TEST_ASSERT(!pair_query(pfd, off, &ext, 1, &q) && q.nr_extents == 1,
+		    "GMEM_PAIR_QUERY");
+	return ext.state;
+}
+
+/*
+ * KVM's attributes of a paired memslot follow the pair, whatever happened
+ * while no memslot was bound.  A slot is bound, made private, deleted; the
+ * pair converts other offsets through its fd; the slot is re-created over
+ * those offsets.  The guest must read them shared (KVM used to keep the
+ * stale PRIVATE attributes: the guest's read exited with a memory fault),
+ * and KVM_SET_MEMORY_ATTRIBUTES(PRIVATE) must convert them (it returned
+ * success and left them shared: KVM's copy said they were private).
+ */
+static void test_rebind_follows_the_pair(const struct vm_shape shape)
+{
+	const size_t half = 16 * PAGE_SIZE, size = 2 * half;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	uint8_t *hva;
+	int pfd, sfd;
+
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_read);
+	pfd = vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED);
+	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	TEST_ASSERT(sfd >= 0, "GMEM_PAIR_GET_SHARED_FD");
+	hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	TEST_ASSERT(hva != MAP_FAILED, "mmap memfd");
+
+	/* bound at offset 0 and made private in KVM's view */
+	vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD, DATA_GPA,
+				   half, hva, pfd, 0);
+	vm_set_memory_attributes(vm, DATA_GPA, half,
+				 KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD, DATA_GPA,
+				   0, hva, pfd, 0);
+
+	/* no slot bound: the pair converts [16, 32) on its own */
+	TEST_ASSERT(!pair_convert(pfd, half, half, GMEM_PAIR_TO_SHARED, 0, NULL),
+		    "to-shared through the fd");
+	memset(hva + half, 0x5c, half);
+
+	/* the same gfns now bound to [16, 32): shared, as the pair says */
+	vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD, DATA_GPA,
+				   half, hva + half, pfd, half);
+	virt_map(vm, DATA_GPA, DATA_GPA, half / PAGE_SIZE);
+	vcpu_args_set(vcpu, 3, DATA_GPA, half, 0x5c5c5c5c5c5c5c5cULL);
+	TEST_ASSERT_EQ(run_to_sync(vcpu), 0);
+
+	/* and converting them really converts them */
+	vm_set_memory_attributes(vm, DATA_GPA, half,
+				 KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	TEST_ASSERT_EQ(pair_state_at(pfd, half), GMEM_PAIR_STATE_PRIVATE);
+	TEST_ASSERT_EQ(pair_stats(pfd).private_pages, half / PAGE_SIZE);
+	vm_set_memory_attributes(vm, DATA_GPA, half, 0);
+	TEST_ASSERT(host_sees(hva + half, half, 0x5c), "data kept");
+
+	munmap(hva, size);
+	close(sfd);
+	close(pfd);
+	kvm_vm_free(vm);
+}
+
+/*
+ * A shmem THP that was fallocated but never written is not uptodate (its
+ * bytes are whatever the page held before).  Moved whole to the private
+ * side and bound at a guest_memfd_offset that is 4K but not 2M aligned,
+ * the first private access must give zeros and must not WARN (it WARNed in
+ * kvm_gmem_prepare_folio(): a panic_on_warn host died).
+ */
+static void test_unaligned_binding_of_fallocated_thp(const struct vm_shape shape)
+{
+	const size_t size = 2 * CONV_SIZE, off = PAGE_SIZE;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	long shmem_huge0;
+	uint8_t *hva;
+	void *area;
+	int pfd, sfd;
+
+	TEST_ASSERT(shmem_thp("always"), "shmem_enabled");
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_zero);
+	pfd = vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED);
+	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	TEST_ASSERT(sfd >= 0, "GMEM_PAIR_GET_SHARED_FD");
+	area = mmap(NULL, size + CONV_SIZE, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(area != MAP_FAILED, "reserve");
+	hva = (uint8_t *)(((unsigned long)area + CONV_SIZE - 1) & ~(CONV_SIZE - 1));
+	TEST_ASSERT(mmap(hva, size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, sfd, 0) == hva, "mmap memfd");
+
+	/* a THP at [2M, 4M) that nobody wrote, moved to private whole */
+	shmem_huge0 = meminfo_kb("ShmemHugePages:");
+	TEST_ASSERT(!fallocate(sfd, 0, CONV_SIZE, CONV_SIZE), "fallocate");
+	TEST_ASSERT_EQ(meminfo_kb("ShmemHugePages:") - shmem_huge0, 2048);
+	TEST_ASSERT(!pair_convert(pfd, CONV_SIZE, CONV_SIZE,
+				  GMEM_PAIR_TO_PRIVATE, 0, NULL), "to-private");
+	TEST_ASSERT_EQ(pair_stats(pfd).private_pages, CONV_SIZE / PAGE_SIZE);
+
+	/* bound from offset 4K: the THP starts at a gfn that is not 2M aligned */
+	vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD, DATA_GPA,
+				   size - off, hva + off, pfd, off);
+	virt_map(vm, DATA_GPA, DATA_GPA, (size - off) / PAGE_SIZE);
+	vm_set_memory_attributes(vm, DATA_GPA + CONV_SIZE - off, CONV_SIZE,
+				 KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	vcpu_args_set(vcpu, 2, DATA_GPA + CONV_SIZE - off, CONV_SIZE);
+	TEST_ASSERT_EQ(run_to_sync(vcpu), 0);
+
+	/* and the host gets the zeros back */
+	vm_set_memory_attributes(vm, DATA_GPA + CONV_SIZE - off, CONV_SIZE, 0);
+	for (size_t i = 0; i < CONV_SIZE; i += 8)
+		TEST_ASSERT(!*(uint64_t *)(hva + CONV_SIZE + i),
+			    "offset %zx not zero", CONV_SIZE + i);
+	munmap(area, size + CONV_SIZE);
+	close(sfd);
+	close(pfd);
+	kvm_vm_free(vm);
+	shmem_thp("never");
+}
+
 static bool host_sees(uint8_t *p, size_t size, uint8_t pattern)
 {
-	for (size_t i = 0; i < size; i += 512)
-		if (p[i] != pattern)
+	uint64_t want = pattern * 0x0101010101010101ULL;
+
+	for (size_t i = 0; i < size; i += 8)
+		if (*(uint64_t *)(p + i) != want)
 			return false;
 	return true;
 }
@@ -253,7 +417,7 @@ int main(int argc, char *argv[])
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GMEM_PAIR));
 	signal(SIGBUS, on_sigbus);
 	ksft_print_header();
-	ksft_set_plan(10);
+	ksft_set_plan(12);
 	TEST_ASSERT(shmem_thp("advise"), "shmem_enabled");
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
@@ -351,8 +515,13 @@ int main(int argc, char *argv[])
 	close(gup);
 	ksft_test_result_pass("refused conversion leaves memory and attributes\n");
 
+	TEST_ASSERT_EQ(run_to_sync(vcpu), STEP_PRIVATE_AGAIN);
+	vm_set_memory_attributes(vm, DATA_GPA, CONV_SIZE, 0);
+	TEST_ASSERT(host_sees(hva, CONV_SIZE, 0xdd), "to-shared kept 0xdd");
+	TEST_ASSERT(!fallocate(sfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       0, CONV_SIZE), "punch");
 	TEST_ASSERT_EQ(run_to_sync(vcpu), 0);
-	ksft_test_result_pass("guest done\n");
+	ksft_test_result_pass("guest done: no stale mapping after to-shared and punch\n");
 
 	/* 6. the paired fd cannot be bound to a second VM */
 	vm2 = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
@@ -370,5 +539,13 @@ int main(int argc, char *argv[])
 	test_multi_vcpu(shape);
 	ksft_test_result_pass("%d vCPUs convert disjoint ranges at once\n",
 			      NR_VCPUS);
+
+	/* 8. a never-written THP moved to private, bound at a 4K offset */
+	test_unaligned_binding_of_fallocated_thp(shape);
+	ksft_test_result_pass("fallocated THP, private, bound at 4K: zeros\n");
+
+	/* 9. a re-created memslot takes the pair's state */
+	test_rebind_follows_the_pair(shape);
+	ksft_test_result_pass("KVM's view follows the pair across slot delete and re-create\n");
 	ksft_finished();
 }

@@ -1,0 +1,531 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gmem_pair_regress_test: one test per defect found in review, each written
+ * to fail on the code that had the defect.
+ *
+ * - a hole punch of the memfd over a range mixing shared and private
+ *   offsets punches the shared ones and succeeds;
+ * - a pair too large for its state bitmap is refused with EINVAL, no WARN;
+ * - a userfaultfd fault waiting for its handler does not hold a lock that
+ *   conversions need (it deadlocked with any conversion of the memfd);
+ * - a punch or discard of part of a large private folio never loses its
+ *   neighbours, even when the split fails (fault injection, debug kernel).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/falloc.h>
+#include <linux/gmem_pair.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "kvm_util.h"
+#include "test_util.h"
+#include "gmem_pair_util.h"
+#include "../kselftest_harness.h"
+
+#define NR_PAGES	64
+#define PAIR_SIZE	(NR_PAGES * 4096UL)
+
+static size_t page_size;
+
+/* Page @i of a pair holds bytes derived from @i and @seed. */
+static char pattern(size_t i, size_t byte, char seed)
+{
+	return seed + i * 7 + byte % 251;
+}
+
+static void fill_pages(char *m, size_t first, size_t n, char seed)
+{
+	for (size_t i = first; i < first + n; i++)
+		for (size_t b = 0; b < page_size; b++)
+			m[i * page_size + b] = pattern(i, b, seed);
+}
+
+/* Index of the first page of [first, first + n) that does not match. */
+static long bad_page(const char *m, size_t first, size_t n, char seed)
+{
+	for (size_t i = first; i < first + n; i++)
+		for (size_t b = 0; b < page_size; b++)
+			if (m[i * page_size + b] != pattern(i, b, seed))
+				return i;
+	return -1;
+}
+
+static bool all_zero(const char *m, size_t first, size_t n)
+{
+	for (size_t b = first * page_size; b < (first + n) * page_size; b++)
+		if (m[b])
+			return false;
+	return true;
+}
+
+/* As all_zero(), through pread(): a read fault would allocate the hole. */
+static bool reads_zero(int fd, size_t first, size_t n)
+{
+	char buf[4096];
+
+	for (size_t i = first; i < first + n; i++) {
+		if (pread(fd, buf, page_size, i * page_size) != (ssize_t)page_size)
+			return false;
+		for (size_t b = 0; b < page_size; b++)
+			if (buf[b])
+				return false;
+	}
+	return true;
+}
+
+static uint32_t page_state(int pfd, size_t i)
+{
+	struct gmem_pair_extent ext;
+	struct gmem_pair_query q;
+
+	if (pair_query(pfd, i * page_size, &ext, 1, &q) || q.nr_extents != 1)
+		return ~0u;
+	return ext.state;
+}
+
+FIXTURE(pair) {
+	struct kvm_vm *vm;
+	int pfd;
+	int sfd;
+	char *mem;
+};
+
+FIXTURE_SETUP(pair)
+{
+	page_size = getpagesize();
+	self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	self->pfd = __vm_create_guest_memfd(self->vm, PAIR_SIZE,
+					    GUEST_MEMFD_FLAG_PAIRED |
+					    GUEST_MEMFD_FLAG_PAIR_SHARED);
+	ASSERT_GE(self->pfd, 0);
+	self->sfd = ioctl(self->pfd, GMEM_PAIR_GET_SHARED_FD, O_CLOEXEC);
+	ASSERT_GE(self->sfd, 0);
+	self->mem = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 self->sfd, 0);
+	ASSERT_NE(self->mem, MAP_FAILED);
+}
+
+FIXTURE_TEARDOWN(pair)
+{
+	munmap(self->mem, PAIR_SIZE);
+	close(self->sfd);
+	close(self->pfd);
+	kvm_vm_free(self->vm);
+}
+
+/*
+ * A VMM discards the shared backing of a range after the guest converted
+ * part of it to private (QEMU's model), or a balloon frees a range that
+ * mixes states: the punch removes the shared pages, leaves the private
+ * ones (and the private file) alone and succeeds.  Other fallocate modes
+ * still refuse private offsets.
+ */
+TEST_F(pair, punch_hole_over_mixed_range)
+{
+	struct gmem_pair_stats st0, st1;
+
+	fill_pages(self->mem, 0, NR_PAGES, 3);
+	/* [16, 32) private; [8, 16) and [32, 40) shared; punch [8, 40) */
+	ASSERT_EQ(pair_convert(self->pfd, 16 * page_size, 16 * page_size,
+			       GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	st0 = pair_stats(self->pfd);
+	ASSERT_EQ(st0.private_pages, 16);
+	ASSERT_EQ(st0.shared_pages, NR_PAGES - 16);
+
+	EXPECT_EQ(fallocate(self->sfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			    8 * page_size, 32 * page_size), 0)
+		TH_LOG("punch over a mixed range: %s", strerror(errno));
+
+	st1 = pair_stats(self->pfd);
+	EXPECT_EQ(st1.private_pages, 16);
+	EXPECT_EQ(st1.shared_pages, NR_PAGES - 32);
+	for (size_t i = 8; i < 40; i++)
+		EXPECT_EQ(page_state(self->pfd, i),
+			  i < 16 || i >= 32 ? GMEM_PAIR_STATE_SHARED_HOLE :
+					      GMEM_PAIR_STATE_PRIVATE);
+	EXPECT_TRUE(reads_zero(self->sfd, 8, 8));
+	EXPECT_TRUE(reads_zero(self->sfd, 32, 8));
+	EXPECT_EQ(bad_page(self->mem, 0, 8, 3), -1);
+	EXPECT_EQ(bad_page(self->mem, 40, NR_PAGES - 40, 3), -1);
+
+	/* a punch that starts and ends inside private ranges */
+	EXPECT_EQ(fallocate(self->sfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			    20 * page_size, 4 * page_size), 0);
+	EXPECT_EQ(pair_stats(self->pfd).private_pages, 16);
+
+	/* allocation over a private offset is still refused */
+	EXPECT_EQ(fallocate(self->sfd, 0, 8 * page_size, 32 * page_size), -1);
+	EXPECT_EQ(errno, EACCES);
+	EXPECT_EQ(fallocate(self->sfd, FALLOC_FL_KEEP_SIZE, 16 * page_size,
+			    page_size), -1);
+	EXPECT_EQ(errno, EACCES);
+	/* shmem has no other mode: unchanged */
+	EXPECT_EQ(fallocate(self->sfd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+			    8 * page_size, 32 * page_size), -1);
+	EXPECT_EQ(errno, EOPNOTSUPP);
+	EXPECT_EQ(pair_stats(self->pfd).shared_pages, NR_PAGES - 32);
+
+	/* the private contents survived the punches */
+	ASSERT_EQ(pair_convert(self->pfd, 16 * page_size, 16 * page_size,
+			       GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	EXPECT_EQ(bad_page(self->mem, 16, 16, 3), -1);
+}
+
+/*
+ * The state bitmap of a pair over 64 TiB would need more than INT_MAX
+ * bytes: kvcalloc() WARNed (user-reachable).  Refused with EINVAL.
+ */
+TEST(oversized_pair_is_refused)
+{
+	struct kvm_vm *vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	int fd;
+
+	fd = __vm_create_guest_memfd(vm, 128UL << 40, GUEST_MEMFD_FLAG_PAIRED);
+	EXPECT_EQ(fd, -1);
+	EXPECT_EQ(errno, EINVAL);
+	fd = __vm_create_guest_memfd(vm, (64UL << 40) + 4096,
+				     GUEST_MEMFD_FLAG_PAIRED);
+	EXPECT_EQ(fd, -1);
+	EXPECT_EQ(errno, EINVAL);
+	/* an unpaired guest_memfd of that size is upstream's business */
+	fd = __vm_create_guest_memfd(vm, 128UL << 40, 0);
+	EXPECT_GE(fd, 0);
+	if (fd >= 0)
+		close(fd);
+	kvm_vm_free(vm);
+}
+
+struct uffd_state {
+	int uffd;
+	int pfd;
+	char *mem;
+	int touched;		/* the faulting thread got its page */
+	int converted;		/* the converter returned */
+	int copied;		/* UFFDIO_COPY returned */
+	int convert_ret;
+	int copy_ret;
+};
+
+static void *uffd_toucher(void *arg)
+{
+	struct uffd_state *s = arg;
+
+	/* a shared hole registered for MISSING faults: waits for the handler */
+	if (READ_ONCE(s->mem[0]) != 0x5a)
+		return (void *)1;
+	WRITE_ONCE(s->touched, 1);
+	return NULL;
+}
+
+static void *uffd_converter(void *arg)
+{
+	struct uffd_state *s = arg;
+
+	/* another range: nothing to do with the fault */
+	s->convert_ret = pair_convert(s->pfd, 32 * page_size, 16 * page_size,
+				      GMEM_PAIR_TO_PRIVATE, 0, NULL);
+	WRITE_ONCE(s->converted, 1);
+	return NULL;
+}
+
+static void *uffd_copier(void *arg)
+{
+	struct uffd_state *s = arg;
+	static char src[4096] __aligned(4096);
+	struct uffdio_copy copy = {
+		.dst = (unsigned long)s->mem,
+		.src = (unsigned long)src,
+		.len = page_size,
+	};
+
+	memset(src, 0x5a, sizeof(src));
+	s->copy_ret = ioctl(s->uffd, UFFDIO_COPY, &copy);
+	WRITE_ONCE(s->copied, 1);
+	return NULL;
+}
+
+static bool wait_flag(int *flag, int ms)
+{
+	for (int i = 0; i < ms && !READ_ONCE(*flag); i++)
+		usleep(1000);
+	return READ_ONCE(*flag);
+}
+
+/*
+ * Postcopy live migration of shmem guest RAM: a vCPU thread faults on a
+ * missing page and waits for the handler; meanwhile the VMM converts some
+ * other range; then the handler resolves the fault with UFFDIO_COPY.  The
+ * fault must not hold the pair's lock while it waits: with it held, the
+ * conversion queues for write behind the fault, UFFDIO_COPY queues for
+ * read behind the conversion, and nothing ever moves (on the KVM path the
+ * converter also holds slots_lock: the VM hangs).
+ */
+TEST_F_TIMEOUT(pair, uffd_fault_does_not_block_conversions, 120)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = (unsigned long)self->mem,
+			   .len = 4 * page_size },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	struct uffd_state s = { .pfd = self->pfd, .mem = self->mem };
+	pthread_t toucher, converter, copier;
+	struct uffd_msg msg;
+	struct pollfd pfd;
+
+	fill_pages(self->mem, 32, 16, 9);
+	s.uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	ASSERT_GE(s.uffd, 0);
+	ASSERT_EQ(ioctl(s.uffd, UFFDIO_API, &api), 0);
+	ASSERT_EQ(ioctl(s.uffd, UFFDIO_REGISTER, &reg), 0);
+
+	ASSERT_EQ(pthread_create(&toucher, NULL, uffd_toucher, &s), 0);
+	pfd.fd = s.uffd;
+	pfd.events = POLLIN;
+	ASSERT_EQ(poll(&pfd, 1, 10000), 1);
+	ASSERT_EQ(read(s.uffd, &msg, sizeof(msg)), sizeof(msg));
+	ASSERT_EQ(msg.event, UFFD_EVENT_PAGEFAULT);
+	ASSERT_EQ(msg.arg.pagefault.address, (unsigned long)self->mem);
+
+	/* the fault is waiting for us: convert another range */
+	ASSERT_EQ(pthread_create(&converter, NULL, uffd_converter, &s), 0);
+	/*
+	 * Give a blocked converter time to queue on the lock; a converter
+	 * that is not blocked is done by then.
+	 */
+	wait_flag(&s.converted, 2000);
+	ASSERT_EQ(pthread_create(&copier, NULL, uffd_copier, &s), 0);
+
+	if (!wait_flag(&s.copied, 20000) || !wait_flag(&s.converted, 20000)) {
+		/* the threads are stuck in the kernel: say so and hang */
+		TH_LOG("deadlock: UFFDIO_COPY %s, conversion %s after 20 s",
+		       READ_ONCE(s.copied) ? "returned" : "blocked",
+		       READ_ONCE(s.converted) ? "returned" : "blocked");
+		ASSERT_TRUE(false);
+	}
+	EXPECT_EQ(s.copy_ret, 0);
+	EXPECT_EQ(s.convert_ret, 0);
+	ASSERT_TRUE(wait_flag(&s.touched, 10000));
+	pthread_join(toucher, NULL);
+	pthread_join(converter, NULL);
+	pthread_join(copier, NULL);
+	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_SHARED);
+	EXPECT_EQ(page_state(self->pfd, 32), GMEM_PAIR_STATE_PRIVATE);
+	close(s.uffd);
+	ASSERT_EQ(pair_convert(self->pfd, 32 * page_size, 16 * page_size,
+			       GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	EXPECT_EQ(bad_page(self->mem, 32, 16, 9), -1);
+}
+
+/* Enable shmem THP for MADV_HUGEPAGE mappings; returns the old setting. */
+static bool shmem_thp_advise(char *old, size_t len)
+{
+	const char *path = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
+	int fd = open(path, O_RDWR);
+	ssize_t n;
+	char *b, *e;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, old, len - 1);
+	old[n > 0 ? n : 0] = 0;
+	b = strchr(old, '[');
+	e = b ? strchr(b, ']') : NULL;
+	if (b && e) {
+		memmove(old, b + 1, e - b - 1);
+		old[e - b - 1] = 0;
+	}
+	n = pwrite(fd, "advise", 6, 0);
+	close(fd);
+	return n == 6;
+}
+
+static void shmem_thp_restore(const char *old)
+{
+	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+		      O_WRONLY);
+
+	if (fd >= 0) {
+		if (write(fd, old, strlen(old)) < 0)
+			perror("restore shmem_enabled");
+		close(fd);
+	}
+}
+
+/* This thread's fail-nth file, or -1 on a kernel without fault injection. */
+static int fail_nth_open(void)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth",
+		 (long)syscall(SYS_gettid));
+	return open(path, O_RDWR);
+}
+
+static void fault_injection_setup(void)
+{
+	static const char * const knobs[][2] = {
+		{ "/sys/kernel/debug/failslab/ignore-gfp-wait", "N" },
+		{ "/sys/kernel/debug/failslab/verbose", "0" },
+		{ "/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N" },
+		{ "/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem", "N" },
+		{ "/sys/kernel/debug/fail_page_alloc/min-order", "0" },
+		{ "/sys/kernel/debug/fail_page_alloc/verbose", "0" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(knobs); i++) {
+		int fd = open(knobs[i][0], O_WRONLY);
+
+		if (fd >= 0) {
+			if (write(fd, knobs[i][1], strlen(knobs[i][1])) < 0)
+				perror(knobs[i][0]);
+			close(fd);
+		}
+	}
+}
+
+struct thp_pair {
+	struct kvm_vm *vm;
+	int pfd, sfd;
+	char *area, *m;
+};
+
+/* A 4M pair, 2M aligned; its first 2M a shmem THP moved whole to private. */
+static bool thp_pair_setup(struct thp_pair *t, char seed)
+{
+	const size_t huge = 2UL << 20, size = 2 * huge;
+	long huge0;
+
+	t->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	t->pfd = __vm_create_guest_memfd(t->vm, size, GUEST_MEMFD_FLAG_PAIRED |
+					 GUEST_MEMFD_FLAG_PAIR_SHARED);
+	t->sfd = ioctl(t->pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	t->area = mmap(NULL, size + huge, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (t->pfd < 0 || t->sfd < 0 || t->area == MAP_FAILED)
+		return false;
+	t->m = (char *)(((unsigned long)t->area + huge - 1) & ~(huge - 1));
+	if (mmap(t->m, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 t->sfd, 0) != t->m || madvise(t->m, size, MADV_HUGEPAGE))
+		return false;
+	huge0 = meminfo_kb("FileHugePages:");
+	fill_pages(t->m, 0, size / page_size, seed);
+	if (pair_convert(t->pfd, 0, huge, GMEM_PAIR_TO_PRIVATE, 0, NULL))
+		return false;
+	/* the private file holds it as one 2M folio */
+	return meminfo_kb("FileHugePages:") - huge0 == 2048;
+}
+
+static void thp_pair_teardown(struct thp_pair *t)
+{
+	munmap(t->area, (6UL << 20));
+	close(t->sfd);
+	close(t->pfd);
+	kvm_vm_free(t->vm);
+}
+
+/*
+ * Punch one page out of a 2M private folio (fallocate on the private fd)
+ * and discard another (to-shared with DISCARD), with every allocation of
+ * the call failed in turn where the kernel has fault injection: whatever
+ * fails, the other 510 pages keep their contents, and the state of every
+ * offset matches its contents.  Truncation used to split the folio itself
+ * and, when the split failed, drop the clean folio whole or leave the
+ * dirty one (and DISCARD then marked the offset shared while the private
+ * file still held its page).
+ */
+TEST(partial_punch_of_private_thp_keeps_neighbours)
+{
+	const size_t huge = 2UL << 20, nr = huge / 4096;
+	int nth_fd, injected = 0;
+	char old[128];
+
+	page_size = getpagesize();
+	ASSERT_TRUE(shmem_thp_advise(old, sizeof(old)));
+	nth_fd = fail_nth_open();
+	if (nth_fd >= 0)
+		fault_injection_setup();
+	else
+		TH_LOG("no fail-nth: the split failures are tested on the debug kernel");
+
+	for (int n = 0; n < 200; n++) {
+		struct gmem_pair_convert out;
+		struct thp_pair t;
+		char val[16];
+		int r1, r2, e1 = 0, e2 = 0;
+
+		if (n && nth_fd < 0)
+			break;
+		ASSERT_TRUE(thp_pair_setup(&t, n)) TH_LOG("no private THP");
+		if (n) {
+			snprintf(val, sizeof(val), "%d", n);
+			ASSERT_EQ(pwrite(nth_fd, val, strlen(val), 0),
+				  (ssize_t)strlen(val));
+		}
+		r1 = fallocate(t.pfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			       5 * page_size, page_size);
+		e1 = errno;
+		r2 = pair_convert(t.pfd, 9 * page_size, page_size,
+				  GMEM_PAIR_TO_SHARED, GMEM_PAIR_CONVERT_DISCARD,
+				  &out);
+		e2 = errno;
+		if (n) {
+			/* the read itself may take the injected failure */
+			ssize_t rd = pread(nth_fd, val, sizeof(val) - 1, 0);
+
+			val[rd > 0 ? rd : 0] = 0;
+			injected = rd > 0 && atoi(val) == 0;
+			for (int i = 0; i < 8; i++)
+				if (pwrite(nth_fd, "0", 1, 0) == 1)
+					break;
+		}
+		/* EFAULT: an injected copy_{from,to}_user() failure */
+		if (r1) {
+			EXPECT_TRUE(e1 == EBUSY || e1 == ENOMEM || e1 == EFAULT)
+				TH_LOG("n=%d punch: %s", n, strerror(e1));
+		}
+		if (r2) {
+			EXPECT_TRUE(e2 == EBUSY || e2 == ENOMEM || e2 == EFAULT)
+				TH_LOG("n=%d discard: %s", n, strerror(e2));
+		}
+		/* what succeeded freed its page; the state says where pages are */
+		EXPECT_EQ(page_state(t.pfd, 5), r1 ? GMEM_PAIR_STATE_PRIVATE :
+					       GMEM_PAIR_STATE_PRIVATE_HOLE);
+		EXPECT_EQ(page_state(t.pfd, 9), r2 ? GMEM_PAIR_STATE_PRIVATE :
+					       GMEM_PAIR_STATE_SHARED_HOLE);
+		EXPECT_EQ(pair_stats(t.pfd).private_pages, nr - !r1 - !r2)
+			TH_LOG("n=%d: punch %d, discard %d", n, r1, r2);
+		ASSERT_EQ(pair_convert(t.pfd, 0, huge, GMEM_PAIR_TO_SHARED, 0,
+				       NULL), 0);
+		for (size_t i = 0; i < nr; i++) {
+			bool gone = (i == 5 && !r1) || (i == 9 && !r2);
+
+			if (gone) {
+				EXPECT_TRUE(all_zero(t.m, i, 1))
+					TH_LOG("n=%d page %zu not dropped", n, i);
+			} else {
+				EXPECT_EQ(bad_page(t.m, i, 1, n), -1)
+					TH_LOG("n=%d page %zu lost", n, i);
+			}
+		}
+		thp_pair_teardown(&t);
+		if (n && !injected)
+			break;	/* the calls ran out of injection points */
+	}
+	if (nth_fd >= 0)
+		close(nth_fd);
+	shmem_thp_restore(old);
+}
+
+TEST_HARNESS_MAIN
