@@ -1,0 +1,1147 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gmem_pair_failnth_test: fault injection into the gmem_pair ioctls.
+ *
+ * /proc/self/task/TID/fail-nth fails the n-th fault site (slab, page
+ * allocator, user copy) that the next system calls of this thread reach.
+ * Each test sweeps one operation: for n = 1, 2, ... it builds a fresh pair
+ * in a known mixed state with known contents, arms fail-nth = n right
+ * before the one call under test and disarms it right after.
+ *
+ * A call that fails must return one of the expected errnos and leave the
+ * state map, the counters and every page's contents exactly as before.  A
+ * call that succeeds (with no fault injected, or with one it recovered
+ * from) must have done all of its work.  The sweep ends at the first n the
+ * call no longer reaches.  At the end no memory and no VM may be left
+ * behind; the harness scans the kernel log for splats.
+ *
+ * Needs CONFIG_FAULT_INJECTION, FAILSLAB, FAIL_PAGE_ALLOC,
+ * FAULT_INJECTION_USERCOPY and FAULT_INJECTION_DEBUG_FS (the debug profile).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/falloc.h>
+#include <linux/gmem_pair.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "kvm_util.h"
+#include "test_util.h"
+#include "gmem_pair_util.h"
+#include "../kselftest_harness.h"
+
+#define SMALL_PAGES	64		/* the usual pair */
+#define HUGE_PAGES	512		/* one 2M THP */
+#define THP_PAGES	(2 * HUGE_PAGES)	/* a pair of two THPs */
+#define MAX_PAGES	THP_PAGES
+#define MAX_NTH		2000		/* more fault sites than that: a bug */
+#define SWEEP_TIMEOUT	900		/* seconds per test, TCG and KASAN */
+
+#define DEBUGFS		"/sys/kernel/debug"
+#define THP_SHMEM	"/sys/kernel/mm/transparent_hugepage/shmem_enabled"
+
+static size_t page_size;
+
+static const char * const state_name[] = {
+	[GMEM_PAIR_STATE_SHARED]	= "shared",
+	[GMEM_PAIR_STATE_SHARED_HOLE]	= "shared-hole",
+	[GMEM_PAIR_STATE_PRIVATE]	= "private",
+	[GMEM_PAIR_STATE_PRIVATE_HOLE]	= "private-hole",
+};
+
+/* What a failed call may return. */
+static const int ok_errno[] = { ENOMEM, EFAULT, ENOSPC, EINTR, EAGAIN, EBUSY };
+static const char * const ok_errno_name[] = {
+	"ENOMEM", "EFAULT", "ENOSPC", "EINTR", "EAGAIN", "EBUSY",
+};
+
+/* One pair under test. */
+struct pair {
+	struct kvm_vm *vm;
+	int pfd;			/* private file (guest_memfd) */
+	int sfd;			/* shared memfd */
+	char *area;			/* what to munmap() */
+	size_t area_size;
+	char *mem;			/* the memfd, MAP_SHARED */
+	size_t nr_pages;
+	bool zero[MAX_PAGES];		/* page reads zeros once shared */
+};
+
+/* The state map and counters of a pair, from GMEM_PAIR_QUERY. */
+struct snapshot {
+	uint32_t nr_ext;
+	struct gmem_pair_extent ext[MAX_PAGES];
+	uint8_t state[MAX_PAGES];
+	struct gmem_pair_stats stats;
+};
+
+/* How the calls of one sweep ended. */
+struct sweep_count {
+	unsigned int failed[ARRAY_SIZE(ok_errno)];
+	unsigned int absorbed;		/* fault injected, call succeeded */
+};
+
+/* /proc/meminfo fields the leak check compares. */
+struct mem_usage {
+	long memfree;
+	long shmem;
+	long unevictable;
+	long file;
+	int vms;			/* this process's VMs in debugfs */
+};
+
+/* Steps that put a freshly filled pair in a mixed state. */
+enum step_kind {
+	STEP_PRIVATE,			/* to-private: private, resident */
+	STEP_DISCARD,			/* to-private, discard: private hole */
+	STEP_PUNCH,			/* punch the memfd: shared hole */
+};
+
+struct step {
+	uint32_t first;
+	uint32_t nr;
+	enum step_kind kind;
+};
+
+static const struct step small_steps[] = {
+	{  4, 4, STEP_PRIVATE },
+	{ 40, 4, STEP_PUNCH },
+	{ 48, 4, STEP_DISCARD },
+	{ 56, 4, STEP_PRIVATE },
+};
+
+/* 4 MiB pairs: the second THP splits, the first one stays whole. */
+static const struct step thp_steps[] = {
+	{ 1000, 8, STEP_PRIVATE },
+	{ 1016, 4, STEP_PUNCH },
+	{ 1020, 4, STEP_DISCARD },
+};
+
+/* A conversion swept under fault injection. */
+struct conv_case {
+	const char *name;
+	bool thp;			/* 4 MiB pair of shmem THPs */
+	bool range_private;		/* make the range private first */
+	uint32_t first;			/* the range, in pages */
+	uint32_t nr;
+	uint32_t dir;
+	uint32_t flags;
+};
+
+FIXTURE(failnth) {
+	int fail_fd;			/* /proc/self/task/TID/fail-nth */
+	bool thp_saved;
+	char thp_old[64];		/* shmem_enabled before the test */
+};
+
+static bool write_str(const char *path, const char *val)
+{
+	ssize_t len = strlen(val), n;
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	n = write(fd, val, len);
+	close(fd);
+	return n == len;
+}
+
+/*
+ * Let fail-nth fail every allocation of this task: sleeping ones too (else
+ * GFP_KERNEL is never failed), any order, no stack dumps in the log.
+ */
+static void setup_fault_injection(struct __test_metadata *_metadata)
+{
+	static const char * const knobs[][2] = {
+		{ DEBUGFS "/failslab/ignore-gfp-wait", "N" },
+		{ DEBUGFS "/failslab/cache-filter", "N" },
+		{ DEBUGFS "/failslab/verbose", "0" },
+		{ DEBUGFS "/fail_page_alloc/ignore-gfp-wait", "N" },
+		{ DEBUGFS "/fail_page_alloc/ignore-gfp-highmem", "N" },
+		{ DEBUGFS "/fail_page_alloc/min-order", "0" },
+		{ DEBUGFS "/fail_page_alloc/verbose", "0" },
+	};
+	size_t i;
+
+	if (access(DEBUGFS "/failslab", F_OK))
+		mount("debugfs", DEBUGFS, "debugfs", 0, NULL);
+	for (i = 0; i < ARRAY_SIZE(knobs); i++)
+		if (!write_str(knobs[i][0], knobs[i][1]))
+			break;
+	ASSERT_EQ(i, ARRAY_SIZE(knobs))
+		TH_LOG("cannot write %s to %s: %s (FAILSLAB, FAIL_PAGE_ALLOC, debugfs?)",
+		       knobs[i][1], knobs[i][0], strerror(errno));
+	/* quiet as well, where the kernel has it */
+	ASSERT_TRUE(access(DEBUGFS "/fail_usercopy", F_OK) ||
+		    write_str(DEBUGFS "/fail_usercopy/verbose", "0"));
+}
+
+/* Fail the n-th fault site this thread reaches from now on. */
+static int fail_nth_arm(int fd, unsigned int n)
+{
+	char buf[16];
+	int len = snprintf(buf, sizeof(buf), "%u", n);
+
+	return pwrite(fd, buf, len, 0) == len ? 0 : -1;
+}
+
+/*
+ * Disarm fail-nth; true if the fault was injected, i.e. the kernel counted
+ * it down to 0.  Reading and writing the file are fault sites themselves
+ * (user copies): with one site left, the read fails with EFAULT, and a
+ * write that fails has consumed the last one, so a retry disarms.
+ */
+static bool fail_nth_disarm(struct __test_metadata *_metadata, int fd)
+{
+	char buf[16] = "";
+	bool injected;
+	ssize_t r;
+	int i;
+
+	r = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (r < 0) {
+		ASSERT_EQ(errno, EFAULT)
+			TH_LOG("read fail-nth: %s", strerror(errno));
+		injected = false;
+	} else {
+		injected = strtoul(buf, NULL, 10) == 0;
+	}
+	for (i = 0; i < 3; i++)
+		if (pwrite(fd, "0", 1, 0) == 1)
+			break;
+	ASSERT_LT(i, 3) TH_LOG("cannot disarm fail-nth: %s", strerror(errno));
+	return injected;
+}
+
+static void count_errno(struct __test_metadata *_metadata,
+			struct sweep_count *cnt, int err, const char *name,
+			unsigned int n)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(ok_errno); i++) {
+		if (ok_errno[i] == err) {
+			cnt->failed[i]++;
+			return;
+		}
+	}
+	ASSERT_TRUE(false) TH_LOG("%s, fail-nth %u: unexpected errno %d (%s)",
+				  name, n, err, strerror(err));
+}
+
+static void report(const char *name, unsigned int points,
+		   const struct sweep_count *cnt)
+{
+	char buf[256] = " none";
+	unsigned int failed = 0;
+	size_t i, len = 0;
+
+	for (i = 0; i < ARRAY_SIZE(ok_errno); i++) {
+		failed += cnt->failed[i];
+		if (cnt->failed[i] && len < sizeof(buf))
+			len += snprintf(buf + len, sizeof(buf) - len, " %s %u",
+					ok_errno_name[i], cnt->failed[i]);
+	}
+	ksft_print_msg("%s: %u injection points swept: %u failed (%s ), %u recovered\n",
+		       name, points, failed, buf, cnt->absorbed);
+}
+
+/* This process's VMs still alive: debugfs kvm/<pid>-<fd> directories. */
+static int count_vms(void)
+{
+	char prefix[32];
+	struct dirent *d;
+	int n = 0;
+	DIR *dir;
+
+	dir = opendir(DEBUGFS "/kvm");
+	if (!dir)
+		return -1;
+	snprintf(prefix, sizeof(prefix), "%d-", getpid());
+	while ((d = readdir(dir)))
+		if (!strncmp(d->d_name, prefix, strlen(prefix)))
+			n++;
+	closedir(dir);
+	return n;
+}
+
+static void mem_usage(struct __test_metadata *_metadata, struct mem_usage *m)
+{
+	m->memfree = meminfo_kb("MemFree:");
+	m->shmem = meminfo_kb("Shmem:");
+	m->unevictable = meminfo_kb("Unevictable:");
+	m->file = meminfo_kb("Cached:");
+	m->vms = count_vms();
+	ASSERT_GE(m->memfree, 0);
+	ASSERT_GE(m->shmem, 0);
+	ASSERT_GE(m->unevictable, 0);
+	ASSERT_GE(m->file, 0);
+}
+
+/* After the sweep everything is gone: shmem, private pages, VMs. */
+static void leak_check(struct __test_metadata *_metadata, const char *name,
+		       const struct mem_usage *m0)
+{
+	struct mem_usage m1;
+
+	mem_usage(_metadata, &m1);
+	ksft_print_msg("%s: MemFree %+ld, Shmem %+ld, Unevictable %+ld, Cached %+ld kB\n",
+		       name, m1.memfree - m0->memfree, m1.shmem - m0->shmem,
+		       m1.unevictable - m0->unevictable, m1.file - m0->file);
+	/* 2 MiB of slack for unrelated activity */
+	EXPECT_LE(m1.shmem - m0->shmem, 2048) TH_LOG("%s: Shmem leaked", name);
+	EXPECT_LE(m1.unevictable - m0->unevictable, 2048)
+		TH_LOG("%s: Unevictable leaked", name);
+	EXPECT_LE(m1.file - m0->file, 2048)
+		TH_LOG("%s: page cache (Cached) leaked", name);
+	EXPECT_EQ(m1.vms, m0->vms)
+		TH_LOG("%s: VMs leaked (a file holds a reference)", name);
+}
+
+/* The lowest free descriptor: a failed call must not leave one open. */
+static int lowest_free_fd(void)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0)
+		close(fd);
+	return fd;
+}
+
+/*
+ * Enable shmem THP for MADV_HUGEPAGE; the old mode goes to @old (@saved set)
+ * for the teardown to restore.
+ */
+static void thp_advise(struct __test_metadata *_metadata, char *old,
+		       size_t len, bool *saved)
+{
+	char buf[128], *b, *e;
+	ssize_t n;
+	int fd;
+
+	fd = open(THP_SHMEM, O_RDWR | O_CLOEXEC);
+	ASSERT_GE(fd, 0) TH_LOG("%s: %s", THP_SHMEM, strerror(errno));
+	n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = 0;
+	/* "always within_size [advise] never deny force": keep the [word] */
+	b = strchr(buf, '[');
+	e = b ? strchr(b, ']') : NULL;
+	if (b && e && e - b - 1 < (long)len) {
+		memcpy(old, b + 1, e - b - 1);
+		old[e - b - 1] = 0;
+		*saved = true;
+	}
+	n = pwrite(fd, "advise", 6, 0);
+	close(fd);
+	ASSERT_EQ(n, 6) TH_LOG("cannot enable shmem THP (advise): %s",
+			       strerror(errno));
+}
+
+static uint64_t pattern(size_t idx, unsigned int n, size_t word)
+{
+	return (0xa5ULL << 56) | ((uint64_t)n << 32) | ((uint64_t)idx << 12) |
+	       word;
+}
+
+static void fill_pages(struct pair *p, unsigned int n)
+{
+	size_t idx, i;
+
+	for (idx = 0; idx < p->nr_pages; idx++) {
+		uint64_t *w = (uint64_t *)(p->mem + idx * page_size);
+
+		for (i = 0; i < page_size / sizeof(*w); i++)
+			w[i] = pattern(idx, n, i);
+	}
+}
+
+/* -1 if page @idx holds its pattern (zeros if @zero), else the bad word. */
+static long bad_word(const struct pair *p, size_t idx, unsigned int n,
+		     bool zero, uint64_t *seen)
+{
+	const uint64_t *w = (const uint64_t *)(p->mem + idx * page_size);
+	size_t i;
+
+	for (i = 0; i < page_size / sizeof(*w); i++) {
+		if (w[i] != (zero ? 0 : pattern(idx, n, i))) {
+			*seen = w[i];
+			return i;
+		}
+	}
+	return -1;
+}
+
+static size_t pair_size(const struct pair *p)
+{
+	return p->nr_pages * page_size;
+}
+
+/* Get the memfd of a new private file @p->pfd and map it. */
+static void pair_attach(struct __test_metadata *_metadata, struct pair *p,
+			bool thp)
+{
+	size_t size = pair_size(p), huge = HUGE_PAGES * page_size;
+
+	p->sfd = ioctl(p->pfd, GMEM_PAIR_GET_SHARED_FD, O_CLOEXEC);
+	ASSERT_GE(p->sfd, 0) TH_LOG("GMEM_PAIR_GET_SHARED_FD: %s",
+				    strerror(errno));
+	if (!thp) {
+		p->area_size = size;
+		p->area = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       p->sfd, 0);
+		ASSERT_NE(p->area, MAP_FAILED);
+		p->mem = p->area;
+		return;
+	}
+	/* a 2M aligned mapping, for shmem THPs */
+	p->area_size = size + huge;
+	p->area = mmap(NULL, p->area_size, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(p->area, MAP_FAILED);
+	p->mem = (char *)(((unsigned long)p->area + huge - 1) & ~(huge - 1));
+	ASSERT_EQ(mmap(p->mem, size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_FIXED, p->sfd, 0), p->mem);
+	ASSERT_EQ(madvise(p->mem, size, MADV_HUGEPAGE), 0);
+}
+
+static void pair_init(struct pair *p, size_t nr_pages)
+{
+	memset(p, 0, sizeof(*p));
+	p->pfd = -1;
+	p->sfd = -1;
+	p->nr_pages = nr_pages;
+}
+
+/* A new VM and a pair on it, all shared, nothing allocated. */
+static void pair_open(struct __test_metadata *_metadata, struct pair *p,
+		      size_t nr_pages, bool thp)
+{
+	pair_init(p, nr_pages);
+	p->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	p->pfd = __vm_create_guest_memfd(p->vm, pair_size(p),
+					 GUEST_MEMFD_FLAG_PAIRED |
+					 GUEST_MEMFD_FLAG_PAIR_SHARED);
+	ASSERT_GE(p->pfd, 0) TH_LOG("KVM_CREATE_GUEST_MEMFD: %s",
+				    strerror(errno));
+	pair_attach(_metadata, p, thp);
+}
+
+static void pair_close(struct pair *p)
+{
+	if (p->area)
+		munmap(p->area, p->area_size);
+	if (p->sfd >= 0)
+		close(p->sfd);
+	if (p->pfd >= 0)
+		close(p->pfd);
+	if (p->vm)
+		kvm_vm_free(p->vm);
+	pair_init(p, 0);
+}
+
+/* All extents of the pair (several calls if need be) and its counters. */
+static void query_all(struct __test_metadata *_metadata, const struct pair *p,
+		      struct snapshot *s)
+{
+	uint64_t size = pair_size(p), off = 0;
+	struct gmem_pair_query q;
+	uint32_t i;
+
+	memset(s, 0, sizeof(*s));
+	while (off < size) {
+		struct gmem_pair_extent *e = &s->ext[s->nr_ext];
+		uint32_t room = p->nr_pages - s->nr_ext;
+
+		ASSERT_LT(s->nr_ext, p->nr_pages);
+		ASSERT_EQ(pair_query(p->pfd, off, e, room, &q), 0)
+			TH_LOG("GMEM_PAIR_QUERY at %#llx: %s",
+			       (unsigned long long)off, strerror(errno));
+		ASSERT_GT(q.nr_extents, 0);
+		if (!s->nr_ext)
+			s->stats = q.stats;
+		for (i = 0; i < q.nr_extents; i++, e++) {
+			uint64_t pg, end = (off + e->size) / page_size;
+
+			ASSERT_EQ(e->offset, off);
+			ASSERT_GT(e->size, 0);
+			ASSERT_EQ(e->size % page_size, 0);
+			ASSERT_LE(e->offset + e->size, size);
+			ASSERT_LE(e->state, GMEM_PAIR_STATE_PRIVATE_HOLE);
+			for (pg = off / page_size; pg < end; pg++)
+				s->state[pg] = e->state;
+			off += e->size;
+		}
+		s->nr_ext += q.nr_extents;
+		ASSERT_EQ(q.next_offset, off);
+	}
+}
+
+static void dump_map(const char *tag, const struct gmem_pair_extent *ext,
+		     uint32_t nr)
+{
+	uint32_t i;
+
+	for (i = 0; i < nr; i++)
+		ksft_print_msg("  %s: %#llx + %#llx %s\n", tag,
+			       (unsigned long long)ext[i].offset,
+			       (unsigned long long)ext[i].size,
+			       ext[i].state <= GMEM_PAIR_STATE_PRIVATE_HOLE ?
+			       state_name[ext[i].state] : "?");
+}
+
+static bool same_extents(const struct gmem_pair_extent *a, uint32_t na,
+			 const struct gmem_pair_extent *b, uint32_t nb)
+{
+	uint32_t i;
+
+	if (na != nb)
+		return false;
+	for (i = 0; i < na; i++)
+		if (a[i].offset != b[i].offset || a[i].size != b[i].size ||
+		    a[i].state != b[i].state)
+			return false;
+	return true;
+}
+
+/* The extents are exactly those of @want. */
+static void assert_same_map(struct __test_metadata *_metadata,
+			    const struct snapshot *want,
+			    const struct gmem_pair_extent *ext, uint32_t nr,
+			    const char *name, unsigned int n)
+{
+	bool same = same_extents(want->ext, want->nr_ext, ext, nr);
+
+	if (!same) {
+		dump_map("before", want->ext, want->nr_ext);
+		dump_map("after ", ext, nr);
+	}
+	ASSERT_TRUE(same)
+		TH_LOG("%s, fail-nth %u: the state map changed", name, n);
+}
+
+/* Nothing but the refusal counter may move when a call fails. */
+static void assert_stats_unchanged(struct __test_metadata *_metadata,
+				   const struct gmem_pair_stats *a,
+				   const struct gmem_pair_stats *b,
+				   const char *name, unsigned int n)
+{
+	ASSERT_EQ(b->size, a->size);
+	ASSERT_EQ(b->private_pages, a->private_pages)
+		TH_LOG("%s, fail-nth %u: private_pages", name, n);
+	ASSERT_EQ(b->shared_pages, a->shared_pages)
+		TH_LOG("%s, fail-nth %u: shared_pages", name, n);
+	ASSERT_EQ(b->swapped_pages, a->swapped_pages)
+		TH_LOG("%s, fail-nth %u: swapped_pages", name, n);
+	ASSERT_EQ(b->to_shared_pages, a->to_shared_pages)
+		TH_LOG("%s, fail-nth %u: to_shared_pages", name, n);
+	ASSERT_EQ(b->to_private_pages, a->to_private_pages)
+		TH_LOG("%s, fail-nth %u: to_private_pages", name, n);
+	ASSERT_EQ(b->conversions, a->conversions)
+		TH_LOG("%s, fail-nth %u: conversions", name, n);
+	ASSERT_EQ(b->refused_movable, a->refused_movable)
+		TH_LOG("%s, fail-nth %u: refused_movable", name, n);
+	ASSERT_EQ(b->migrated_pages, a->migrated_pages)
+		TH_LOG("%s, fail-nth %u: migrated_pages", name, n);
+	/* a large folio that cannot split for want of memory is a refusal */
+	ASSERT_GE(b->refused_pinned, a->refused_pinned);
+}
+
+/* Pages in state shared in @s read their pattern through the mapping. */
+static void check_shared_pages(struct __test_metadata *_metadata,
+			       const struct pair *p, const struct snapshot *s,
+			       unsigned int n, const char *name)
+{
+	uint64_t seen = 0;
+	size_t idx;
+	long w;
+
+	for (idx = 0; idx < p->nr_pages; idx++) {
+		if (s->state[idx] != GMEM_PAIR_STATE_SHARED)
+			continue;
+		w = bad_word(p, idx, n, p->zero[idx], &seen);
+		ASSERT_LT(w, 0)
+			TH_LOG("%s, fail-nth %u: shared page %zu word %ld is %#llx",
+			       name, n, idx, w, (unsigned long long)seen);
+	}
+}
+
+/*
+ * Convert the whole pair to shared, without injection: every page, private
+ * before or not, holds its pattern, or zeros where it was a hole or
+ * discarded.
+ */
+static void check_all_contents(struct __test_metadata *_metadata,
+			       const struct pair *p, unsigned int n,
+			       const char *name)
+{
+	struct gmem_pair_convert out;
+	uint64_t seen = 0;
+	size_t idx;
+	long w;
+
+	ASSERT_EQ(pair_convert(p->pfd, 0, pair_size(p), GMEM_PAIR_TO_SHARED, 0,
+			       &out), 0)
+		TH_LOG("%s, fail-nth %u: to-shared of the whole pair: %s (reason %u at %#llx)",
+		       name, n, strerror(errno), out.error_reason,
+		       (unsigned long long)out.error_offset);
+	for (idx = 0; idx < p->nr_pages; idx++) {
+		w = bad_word(p, idx, n, p->zero[idx], &seen);
+		ASSERT_LT(w, 0)
+			TH_LOG("%s, fail-nth %u: page %zu word %ld is %#llx, expected %s",
+			       name, n, idx, w, (unsigned long long)seen,
+			       p->zero[idx] ? "zeros" : "its pattern");
+	}
+}
+
+/* The 2M THP the case works on is where it should be: @counter grew. */
+static void assert_thp(struct __test_metadata *_metadata, const char *counter,
+		       long base, long min_kb, const char *what)
+{
+	long delta = meminfo_kb(counter) - base;
+
+	ASSERT_GE(delta, min_kb)
+		TH_LOG("%s (%s %+ld kB): needs shmem THP (shmem_enabled advise, MADV_HUGEPAGE)",
+		       what, counter, delta);
+}
+
+static void apply_step(struct __test_metadata *_metadata, struct pair *p,
+		       uint32_t first, uint32_t nr, enum step_kind kind)
+{
+	uint64_t off = first * page_size, len = nr * page_size;
+	uint32_t i;
+
+	switch (kind) {
+	case STEP_PRIVATE:
+		ASSERT_EQ(pair_convert(p->pfd, off, len, GMEM_PAIR_TO_PRIVATE, 0,
+				       NULL), 0)
+			TH_LOG("setup: to-private of pages %u-%u: %s", first,
+			       first + nr - 1, strerror(errno));
+		return;
+	case STEP_DISCARD:
+		ASSERT_EQ(pair_convert(p->pfd, off, len, GMEM_PAIR_TO_PRIVATE,
+				       GMEM_PAIR_CONVERT_DISCARD, NULL), 0)
+			TH_LOG("setup: discard of pages %u-%u: %s", first,
+			       first + nr - 1, strerror(errno));
+		break;
+	case STEP_PUNCH:
+		ASSERT_EQ(fallocate(p->sfd,
+				    FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+				    off, len), 0)
+			TH_LOG("setup: punch of pages %u-%u: %s", first,
+			       first + nr - 1, strerror(errno));
+		break;
+	}
+	for (i = first; i < first + nr; i++)
+		p->zero[i] = true;
+}
+
+/*
+ * A fresh pair for iteration @n: every page written with a pattern of its
+ * index and @n, then some ranges made private, private holes and shared
+ * holes; then @cc's own range made private if it asks.  For the 4 MiB
+ * pairs, the first 2M must be one THP, in the memfd or (made private) in
+ * the private file.
+ */
+static void build_pair(struct __test_metadata *_metadata, struct pair *p,
+		       const struct conv_case *cc, unsigned int n)
+{
+	bool thp = cc && cc->thp;
+	const struct step *steps = thp ? thp_steps : small_steps;
+	size_t nr_steps = thp ? ARRAY_SIZE(thp_steps) : ARRAY_SIZE(small_steps);
+	long shmem_huge0 = 0, file_huge0 = 0;
+	size_t i;
+
+	pair_open(_metadata, p, thp ? THP_PAGES : SMALL_PAGES, thp);
+	if (thp) {
+		shmem_huge0 = meminfo_kb("ShmemHugePages:");
+		file_huge0 = meminfo_kb("FileHugePages:");
+	}
+	fill_pages(p, n);
+	if (thp)
+		assert_thp(_metadata, "ShmemHugePages:", shmem_huge0, 4096,
+			   "the memfd did not get two 2M THPs");
+	for (i = 0; i < nr_steps; i++)
+		apply_step(_metadata, p, steps[i].first, steps[i].nr,
+			   steps[i].kind);
+	if (cc && cc->range_private)
+		apply_step(_metadata, p, cc->first, cc->nr, STEP_PRIVATE);
+	if (!thp)
+		return;
+	if (cc->range_private)
+		assert_thp(_metadata, "FileHugePages:", file_huge0, 2048,
+			   "the private file does not hold the first 2M whole");
+	else
+		assert_thp(_metadata, "ShmemHugePages:", shmem_huge0, 2048,
+			   "the first 2M of the memfd is not one THP");
+}
+
+/* Does a page in state @s change state in conversion @cc? */
+static bool changes_state(const struct conv_case *cc, uint8_t s)
+{
+	bool private = s == GMEM_PAIR_STATE_PRIVATE ||
+		       s == GMEM_PAIR_STATE_PRIVATE_HOLE;
+
+	return private != (cc->dir == GMEM_PAIR_TO_PRIVATE);
+}
+
+/*
+ * The state of a page in state @s after a successful conversion @cc of its
+ * range.  A discard drops the contents of the pages that change state;
+ * those already in the requested state keep theirs.
+ */
+static uint8_t converted_state(const struct conv_case *cc, uint8_t s)
+{
+	bool discard = cc->flags & GMEM_PAIR_CONVERT_DISCARD;
+
+	if (!changes_state(cc, s))
+		return s;
+	if (cc->dir == GMEM_PAIR_TO_PRIVATE)
+		return s == GMEM_PAIR_STATE_SHARED && !discard ?
+		       GMEM_PAIR_STATE_PRIVATE : GMEM_PAIR_STATE_PRIVATE_HOLE;
+	return s == GMEM_PAIR_STATE_PRIVATE && !discard ?
+	       GMEM_PAIR_STATE_SHARED : GMEM_PAIR_STATE_SHARED_HOLE;
+}
+
+/* The conversion did all of its work, and nothing else. */
+static void check_converted(struct __test_metadata *_metadata,
+			    struct pair *p, const struct conv_case *cc,
+			    const struct snapshot *before,
+			    const struct snapshot *after, unsigned int n)
+{
+	bool to_private = cc->dir == GMEM_PAIR_TO_PRIVATE;
+	uint8_t from = to_private ? GMEM_PAIR_STATE_SHARED :
+				    GMEM_PAIR_STATE_PRIVATE;
+	uint64_t moved = 0, nr_private = 0, nr_shared = 0;
+	const struct gmem_pair_stats *a = &before->stats, *b = &after->stats;
+	uint32_t idx;
+
+	for (idx = 0; idx < p->nr_pages; idx++) {
+		uint8_t want = before->state[idx];
+
+		if (idx >= cc->first && idx < cc->first + cc->nr) {
+			want = converted_state(cc, want);
+			moved += before->state[idx] == from;
+			if ((cc->flags & GMEM_PAIR_CONVERT_DISCARD) &&
+			    changes_state(cc, before->state[idx]))
+				p->zero[idx] = true;
+		}
+		if (after->state[idx] != want) {
+			dump_map("before", before->ext, before->nr_ext);
+			dump_map("after ", after->ext, after->nr_ext);
+		}
+		ASSERT_EQ(after->state[idx], want)
+			TH_LOG("%s, fail-nth %u: page %u is %s, expected %s",
+			       cc->name, n, idx, state_name[after->state[idx]],
+			       state_name[want]);
+		nr_private += want == GMEM_PAIR_STATE_PRIVATE;
+		nr_shared += want == GMEM_PAIR_STATE_SHARED;
+	}
+	ASSERT_EQ(b->conversions, a->conversions + 1)
+		TH_LOG("%s, fail-nth %u: conversions", cc->name, n);
+	ASSERT_EQ(b->private_pages, nr_private)
+		TH_LOG("%s, fail-nth %u: private_pages", cc->name, n);
+	ASSERT_EQ(b->shared_pages + b->swapped_pages, nr_shared)
+		TH_LOG("%s, fail-nth %u: shared_pages", cc->name, n);
+	/* the other direction's counter stays */
+	ASSERT_EQ(to_private ? b->to_shared_pages : b->to_private_pages,
+		  to_private ? a->to_shared_pages : a->to_private_pages)
+		TH_LOG("%s, fail-nth %u: moved the other way", cc->name, n);
+	/* a discard may or may not count what it drops as moved */
+	if (cc->flags & GMEM_PAIR_CONVERT_DISCARD)
+		return;
+	ASSERT_EQ(to_private ? b->to_private_pages - a->to_private_pages :
+		  b->to_shared_pages - a->to_shared_pages, moved)
+		TH_LOG("%s, fail-nth %u: pages moved", cc->name, n);
+}
+
+/* The first page of [@first, @first + @nr) not in @state, or the end. */
+static uint32_t first_not_in(const struct snapshot *s, uint32_t first,
+			     uint32_t nr, uint8_t state)
+{
+	uint32_t idx;
+
+	for (idx = first; idx < first + nr; idx++)
+		if (s->state[idx] != state)
+			return idx;
+	return idx;
+}
+
+/* Sweep one GMEM_PAIR_CONVERT over every fault site it reaches. */
+static void sweep_convert(struct __test_metadata *_metadata, int fail_fd,
+			  const struct conv_case *cc)
+{
+	uint8_t from = cc->dir == GMEM_PAIR_TO_PRIVATE ?
+		       GMEM_PAIR_STATE_SHARED : GMEM_PAIR_STATE_PRIVATE;
+	uint64_t off = cc->first * page_size, len = cc->nr * page_size;
+	static struct snapshot before, after;
+	struct sweep_count cnt = {};
+	struct mem_usage m0;
+	struct pair p;
+	unsigned int n;
+	uint32_t idx;
+
+	mem_usage(_metadata, &m0);
+	for (n = 1; n <= MAX_NTH; n++) {
+		struct gmem_pair_convert out = {};
+		bool injected;
+		int r, err;
+
+		build_pair(_metadata, &p, cc, n);
+		query_all(_metadata, &p, &before);
+		idx = first_not_in(&before, cc->first, cc->nr, from);
+		ASSERT_EQ(idx, cc->first + cc->nr)
+			TH_LOG("setup: page %u is %s, expected %s", idx,
+			       state_name[before.state[idx]], state_name[from]);
+
+		ASSERT_EQ(fail_nth_arm(fail_fd, n), 0);
+		r = pair_convert(p.pfd, off, len, cc->dir, cc->flags, &out);
+		err = errno;
+		injected = fail_nth_disarm(_metadata, fail_fd);
+
+		query_all(_metadata, &p, &after);
+		if (r) {
+			ASSERT_TRUE(injected)
+				TH_LOG("%s, fail-nth %u: no fault injected: %s (%u at %#llx)",
+				       cc->name, n, strerror(err),
+				       out.error_reason,
+				       (unsigned long long)out.error_offset);
+			count_errno(_metadata, &cnt, err, cc->name, n);
+			assert_same_map(_metadata, &before, after.ext,
+					after.nr_ext, cc->name, n);
+			assert_stats_unchanged(_metadata, &before.stats,
+					       &after.stats, cc->name, n);
+			check_shared_pages(_metadata, &p, &before, n, cc->name);
+		} else {
+			check_converted(_metadata, &p, cc, &before, &after, n);
+			cnt.absorbed += injected;
+		}
+		check_all_contents(_metadata, &p, n, cc->name);
+		pair_close(&p);
+		if (!injected)
+			break;
+	}
+	ASSERT_LE(n, MAX_NTH)
+		TH_LOG("%s: still reaching new fault sites at fail-nth %u",
+		       cc->name, MAX_NTH);
+	report(cc->name, n - 1, &cnt);
+	leak_check(_metadata, cc->name, &m0);
+}
+
+FIXTURE_SETUP(failnth)
+{
+	char path[64];
+
+	page_size = getpagesize();
+	snprintf(path, sizeof(path), "/proc/self/task/%d/fail-nth", gettid());
+	self->fail_fd = open(path, O_RDWR | O_CLOEXEC);
+	ASSERT_GE(self->fail_fd, 0)
+		TH_LOG("%s: %s: the kernel needs CONFIG_FAULT_INJECTION", path,
+		       strerror(errno));
+	setup_fault_injection(_metadata);
+	self->thp_saved = false;
+}
+
+/* In the parent: runs even if the test exits early. */
+FIXTURE_TEARDOWN_PARENT(failnth)
+{
+	if (self->thp_saved && !write_str(THP_SHMEM, self->thp_old))
+		perror("restore " THP_SHMEM);
+}
+
+/* 1. to-private of 16 shared, resident pages */
+TEST_F_TIMEOUT(failnth, to_private, SWEEP_TIMEOUT)
+{
+	static const struct conv_case cc = {
+		.name = "to_private", .first = 16, .nr = 16,
+		.dir = GMEM_PAIR_TO_PRIVATE,
+	};
+
+	sweep_convert(_metadata, self->fail_fd, &cc);
+}
+
+/* 2. to-shared of 16 private, resident pages */
+TEST_F_TIMEOUT(failnth, to_shared, SWEEP_TIMEOUT)
+{
+	static const struct conv_case cc = {
+		.name = "to_shared", .first = 16, .nr = 16,
+		.range_private = true, .dir = GMEM_PAIR_TO_SHARED,
+	};
+
+	sweep_convert(_metadata, self->fail_fd, &cc);
+}
+
+/* 3. to-private, discarding: the range reads zeros once shared again */
+TEST_F_TIMEOUT(failnth, to_private_discard, SWEEP_TIMEOUT)
+{
+	static const struct conv_case cc = {
+		.name = "to_private_discard", .first = 16, .nr = 16,
+		.dir = GMEM_PAIR_TO_PRIVATE, .flags = GMEM_PAIR_CONVERT_DISCARD,
+	};
+
+	sweep_convert(_metadata, self->fail_fd, &cc);
+}
+
+/* 4. to-shared, discarding */
+TEST_F_TIMEOUT(failnth, to_shared_discard, SWEEP_TIMEOUT)
+{
+	static const struct conv_case cc = {
+		.name = "to_shared_discard", .first = 16, .nr = 16,
+		.range_private = true, .dir = GMEM_PAIR_TO_SHARED,
+		.flags = GMEM_PAIR_CONVERT_DISCARD,
+	};
+
+	sweep_convert(_metadata, self->fail_fd, &cc);
+}
+
+/* 5. to-private of a whole 2M shmem THP: it moves whole */
+TEST_F_TIMEOUT(failnth, thp_to_private, SWEEP_TIMEOUT)
+{
+	static const struct conv_case cc = {
+		.name = "thp_to_private", .thp = true, .first = 0,
+		.nr = HUGE_PAGES, .dir = GMEM_PAIR_TO_PRIVATE,
+	};
+
+	thp_advise(_metadata, self->thp_old, sizeof(self->thp_old),
+		   &self->thp_saved);
+	sweep_convert(_metadata, self->fail_fd, &cc);
+}
+
+/* 6. to-shared of that 2M, private as one 2M folio */
+TEST_F_TIMEOUT(failnth, thp_to_shared, SWEEP_TIMEOUT)
+{
+	static const struct conv_case cc = {
+		.name = "thp_to_shared", .thp = true, .range_private = true,
+		.first = 0, .nr = HUGE_PAGES, .dir = GMEM_PAIR_TO_SHARED,
+	};
+
+	thp_advise(_metadata, self->thp_old, sizeof(self->thp_old),
+		   &self->thp_saved);
+	sweep_convert(_metadata, self->fail_fd, &cc);
+}
+
+/* 7. to-private of one page in the middle of a THP: the THP splits */
+TEST_F_TIMEOUT(failnth, thp_split_to_private, SWEEP_TIMEOUT)
+{
+	static const struct conv_case cc = {
+		.name = "thp_split_to_private", .thp = true,
+		.first = HUGE_PAGES / 2, .nr = 1, .dir = GMEM_PAIR_TO_PRIVATE,
+	};
+
+	thp_advise(_metadata, self->thp_old, sizeof(self->thp_old),
+		   &self->thp_saved);
+	sweep_convert(_metadata, self->fail_fd, &cc);
+}
+
+/* 8. GMEM_PAIR_QUERY: an error or the right extents; nothing changes */
+TEST_F_TIMEOUT(failnth, query, SWEEP_TIMEOUT)
+{
+	static struct gmem_pair_extent ext[SMALL_PAGES];
+	static struct snapshot before, after;
+	struct sweep_count cnt = {};
+	struct mem_usage m0;
+	struct pair p;
+	unsigned int n;
+
+	mem_usage(_metadata, &m0);
+	for (n = 1; n <= MAX_NTH; n++) {
+		struct gmem_pair_query q;
+		bool injected;
+		int r, err;
+
+		build_pair(_metadata, &p, NULL, n);
+		query_all(_metadata, &p, &before);
+		ASSERT_GT(before.nr_ext, 1);
+		/* the buffer is faulted in: no page fault inside the call */
+		memset(ext, 0, sizeof(ext));
+
+		ASSERT_EQ(fail_nth_arm(self->fail_fd, n), 0);
+		r = pair_query(p.pfd, 0, ext, SMALL_PAGES, &q);
+		err = errno;
+		injected = fail_nth_disarm(_metadata, self->fail_fd);
+
+		if (r) {
+			ASSERT_TRUE(injected)
+				TH_LOG("query failed with no fault injected (fail-nth %u): %s",
+				       n, strerror(err));
+			count_errno(_metadata, &cnt, err, "query", n);
+		} else {
+			assert_same_map(_metadata, &before, ext, q.nr_extents,
+					"query", n);
+			ASSERT_EQ(q.next_offset, pair_size(&p));
+			ASSERT_EQ(memcmp(&q.stats, &before.stats,
+					 sizeof(q.stats)), 0)
+				TH_LOG("query, fail-nth %u: the counters differ", n);
+			cnt.absorbed += injected;
+		}
+		query_all(_metadata, &p, &after);
+		assert_same_map(_metadata, &before, after.ext, after.nr_ext,
+				"query", n);
+		ASSERT_EQ(memcmp(&after.stats, &before.stats,
+				 sizeof(after.stats)), 0)
+			TH_LOG("query, fail-nth %u: the counters changed", n);
+		check_shared_pages(_metadata, &p, &before, n, "query");
+		check_all_contents(_metadata, &p, n, "query");
+		pair_close(&p);
+		if (!injected)
+			break;
+	}
+	ASSERT_LE(n, MAX_NTH)
+		TH_LOG("query: still reaching new fault sites at fail-nth %u",
+		       MAX_NTH);
+	report("query", n - 1, &cnt);
+	leak_check(_metadata, "query", &m0);
+}
+
+/*
+ * A pair that KVM_CREATE_GUEST_MEMFD created under injection works: all
+ * shared holes, its memfd maps, contents survive a round trip.
+ */
+static void check_new_pair(struct __test_metadata *_metadata, struct pair *p,
+			   unsigned int n)
+{
+	static struct snapshot s;
+
+	pair_attach(_metadata, p, false);
+	query_all(_metadata, p, &s);
+	ASSERT_EQ(s.nr_ext, 1);
+	ASSERT_EQ(s.ext[0].state, GMEM_PAIR_STATE_SHARED_HOLE);
+	ASSERT_EQ(s.stats.size, pair_size(p));
+	ASSERT_EQ(s.stats.private_pages, 0);
+	ASSERT_EQ(s.stats.shared_pages, 0);
+	fill_pages(p, n);
+	apply_step(_metadata, p, 8, 16, STEP_PRIVATE);
+	check_all_contents(_metadata, p, n, "create_guest_memfd");
+}
+
+/* 9a. KVM_CREATE_GUEST_MEMFD of a pair: fails cleanly or makes a good one */
+TEST_F_TIMEOUT(failnth, create_guest_memfd, SWEEP_TIMEOUT)
+{
+	struct sweep_count cnt = {};
+	struct mem_usage m0;
+	struct pair p;
+	unsigned int n;
+
+	mem_usage(_metadata, &m0);
+	for (n = 1; n <= MAX_NTH; n++) {
+		struct kvm_create_guest_memfd args = {
+			.size = SMALL_PAGES * page_size,
+			.flags = GUEST_MEMFD_FLAG_PAIRED |
+				 GUEST_MEMFD_FLAG_PAIR_SHARED,
+		};
+		bool injected;
+		int fd0, err;
+
+		pair_init(&p, SMALL_PAGES);
+		p.vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+		fd0 = lowest_free_fd();
+		ASSERT_GE(fd0, 0);
+
+		ASSERT_EQ(fail_nth_arm(self->fail_fd, n), 0);
+		p.pfd = ioctl(p.vm->fd, KVM_CREATE_GUEST_MEMFD, &args);
+		err = errno;
+		injected = fail_nth_disarm(_metadata, self->fail_fd);
+
+		if (p.pfd < 0) {
+			ASSERT_EQ(p.pfd, -1);
+			ASSERT_TRUE(injected)
+				TH_LOG("fail-nth %u: failed, no fault injected: %s",
+				       n, strerror(err));
+			count_errno(_metadata, &cnt, err, "create_guest_memfd", n);
+			ASSERT_EQ(lowest_free_fd(), fd0)
+				TH_LOG("fail-nth %u: the failed create left fd %d open",
+				       n, fd0);
+		} else {
+			check_new_pair(_metadata, &p, n);
+			cnt.absorbed += injected;
+		}
+		pair_close(&p);
+		if (!injected)
+			break;
+	}
+	ASSERT_LE(n, MAX_NTH)
+		TH_LOG("create_guest_memfd: still reaching new fault sites at fail-nth %u",
+		       MAX_NTH);
+	report("create_guest_memfd", n - 1, &cnt);
+	leak_check(_metadata, "create_guest_memfd", &m0);
+}
+
+/* 9b. GMEM_PAIR_GET_SHARED_FD: fails cleanly or returns the memfd */
+TEST_F_TIMEOUT(failnth, get_shared_fd, SWEEP_TIMEOUT)
+{
+	static struct snapshot before, after;
+	struct sweep_count cnt = {};
+	struct mem_usage m0;
+	struct pair p;
+	unsigned int n;
+
+	mem_usage(_metadata, &m0);
+	for (n = 1; n <= MAX_NTH; n++) {
+		struct stat st, st0;
+		bool injected;
+		int fd, fd0, err;
+
+		build_pair(_metadata, &p, NULL, n);
+		query_all(_metadata, &p, &before);
+		fd0 = lowest_free_fd();
+		ASSERT_GE(fd0, 0);
+
+		ASSERT_EQ(fail_nth_arm(self->fail_fd, n), 0);
+		fd = ioctl(p.pfd, GMEM_PAIR_GET_SHARED_FD, O_CLOEXEC);
+		err = errno;
+		injected = fail_nth_disarm(_metadata, self->fail_fd);
+
+		if (fd < 0) {
+			ASSERT_EQ(fd, -1);
+			ASSERT_TRUE(injected)
+				TH_LOG("fail-nth %u: failed, no fault injected: %s",
+				       n, strerror(err));
+			count_errno(_metadata, &cnt, err, "get_shared_fd", n);
+			ASSERT_EQ(lowest_free_fd(), fd0)
+				TH_LOG("fail-nth %u: the failed call left fd %d open",
+				       n, fd0);
+		} else {
+			struct pair q = p;
+
+			/* the same memfd, close-on-exec, same pages */
+			ASSERT_NE(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+			ASSERT_EQ(fstat(fd, &st), 0);
+			ASSERT_EQ(fstat(p.sfd, &st0), 0);
+			ASSERT_EQ(st.st_dev, st0.st_dev);
+			ASSERT_EQ(st.st_ino, st0.st_ino);
+			ASSERT_EQ(st.st_size, (off_t)pair_size(&p));
+			q.mem = mmap(NULL, pair_size(&p), PROT_READ | PROT_WRITE,
+				     MAP_SHARED, fd, 0);
+			ASSERT_NE(q.mem, MAP_FAILED);
+			check_shared_pages(_metadata, &q, &before, n,
+					   "get_shared_fd");
+			munmap(q.mem, pair_size(&p));
+			close(fd);
+			cnt.absorbed += injected;
+		}
+		query_all(_metadata, &p, &after);
+		assert_same_map(_metadata, &before, after.ext, after.nr_ext,
+				"get_shared_fd", n);
+		assert_stats_unchanged(_metadata, &before.stats, &after.stats,
+				       "get_shared_fd", n);
+		check_all_contents(_metadata, &p, n, "get_shared_fd");
+		pair_close(&p);
+		if (!injected)
+			break;
+	}
+	ASSERT_LE(n, MAX_NTH)
+		TH_LOG("get_shared_fd: still reaching new fault sites at fail-nth %u",
+		       MAX_NTH);
+	report("get_shared_fd", n - 1, &cnt);
+	leak_check(_metadata, "get_shared_fd", &m0);
+}
+
+TEST_HARNESS_MAIN
