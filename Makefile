@@ -2,7 +2,7 @@
 BUILD ?= $(CURDIR)/build
 export BUILD
 
-.PHONY: check check-main check-debug run shell test checkpatch kernel tests clean bench
+.PHONY: check check-main check-debug run shell test checkpatch kernel tests clean bench stress
 
 # Everything: the harness self-test (tests/harness-selftest.sh), then the
 # main, movablecore, debug (lockdep/KASAN) and debug-movable boots.
@@ -51,3 +51,9 @@ bench: tests
 	scripts/vm-run.sh main $(CURDIR)/tests/plan.bench $(BUILD)/runs/bench
 	cat $(BUILD)/runs/bench/*.out || true
 	SUMMARY=/dev/null scripts/results.sh bench $(CURDIR)/tests/plan.bench $(BUILD)/runs/bench
+
+# Randomized stress against a model on the debug kernel (not part of check,
+# which runs a 60 s slice): make stress [SECONDS=600] [SEED=n]
+stress: tests
+	scripts/build-kernel.sh debug
+	scripts/stress.sh $(or $(SECONDS),600) $(SEED)
