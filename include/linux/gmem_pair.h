@@ -53,7 +53,8 @@ bool gmem_pair_maps_shared(struct gmem_pair *pair, unsigned long addr,
 
 /* shmem side, called from mm/shmem.c for paired memfds only */
 int gmem_pair_shared_access_begin(struct gmem_pair *pair, pgoff_t start,
-				  pgoff_t end);
+				  pgoff_t end, bool fault);
+void gmem_pair_shared_relock(struct gmem_pair *pair);
 void gmem_pair_shared_access_end(struct gmem_pair *pair);
 void gmem_pair_shared_evict(struct gmem_pair *pair);
 unsigned long gmem_pair_shared_orders(struct gmem_pair *pair, pgoff_t index,
@@ -121,10 +122,13 @@ static inline bool gmem_pair_maps_shared(struct gmem_pair *pair,
 }
 
 static inline int gmem_pair_shared_access_begin(struct gmem_pair *pair,
-						pgoff_t start, pgoff_t end)
+						pgoff_t start, pgoff_t end,
+						bool fault)
 {
 	return 0;
 }
+
+static inline void gmem_pair_shared_relock(struct gmem_pair *pair) { }
 
 static inline void gmem_pair_shared_access_end(struct gmem_pair *pair) { }
 static inline void gmem_pair_shared_evict(struct gmem_pair *pair) { }

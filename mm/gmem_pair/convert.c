@@ -39,6 +39,8 @@
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/overflow.h>
+#include <linux/ktime.h>
+#include <linux/log2.h>
 #include "../internal.h"
 #include "internal.h"
 #include "move.h"
@@ -51,6 +53,8 @@ struct gmem_pair_conv {
 	pgoff_t start;
 	pgoff_t end;
 	bool to_private;
+	/* bit n: a folio of order n moved (tracepoint) */
+	unsigned long orders;
 	/* lru_add_drain_all() ran in this call */
 	bool drained;
 	/* the last index migrated off ZONE_MOVABLE/CMA: migrate once */
@@ -61,9 +65,14 @@ struct gmem_pair_conv {
 	unsigned long moved;
 };
 
+/*
+ * Report a refusal at @index (of @folio, if there is one): error_offset and
+ * error_reason, the counters and the gmem_pair_refuse tracepoint.
+ */
 static int gmem_pair_refuse(struct gmem_pair_conv *c, pgoff_t index,
-			    u32 reason, int err)
+			    u32 reason, struct folio *folio, int err)
 {
+	trace_gmem_pair_refuse(c->pair, index, reason, folio, err);
 	c->args->error_offset = (u64)index << PAGE_SHIFT;
 	c->args->error_reason = reason;
 	if (reason == GMEM_PAIR_ERR_MOVABLE)
@@ -81,9 +90,9 @@ static int gmem_pair_refuse_lookup(struct gmem_pair_conv *c, pgoff_t index,
 				   int err)
 {
 	if (err == -EINTR)
-		return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_NONE, err);
+		return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_NONE, NULL, err);
 	return gmem_pair_refuse(c, index, err == -EIO ? GMEM_PAIR_ERR_IO :
-				GMEM_PAIR_ERR_NOMEM, err);
+				GMEM_PAIR_ERR_NOMEM, NULL, err);
 }
 
 static bool gmem_pair_split_once(struct folio *folio)
@@ -107,7 +116,7 @@ static int gmem_pair_split(struct gmem_pair_conv *c, struct folio *folio,
 {
 	if (gmem_pair_try_drained(folio, &c->drained, gmem_pair_split_once))
 		return 0;
-	return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_SPLIT, -EBUSY);
+	return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_SPLIT, folio, -EBUSY);
 }
 
 /*
@@ -135,9 +144,10 @@ static int gmem_pair_migrate_unmovable(struct gmem_pair_conv *c,
 
 	c->migrated = index;
 	if (!gmem_pair_try_drained(folio, &c->drained, folio_isolate_lru)) {
+		ret = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_REFERENCED,
+				       folio, -EBUSY);
 		folio_put(folio);
-		return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_REFERENCED,
-					-EBUSY);
+		return ret;
 	}
 	node_stat_mod_folio(folio, NR_ISOLATED_ANON + folio_is_file_lru(folio),
 			    nr);
@@ -149,9 +159,10 @@ static int gmem_pair_migrate_unmovable(struct gmem_pair_conv *c,
 			    (unsigned long)&mtc, MIGRATE_SYNC, MR_LONGTERM_PIN,
 			    NULL);
 	memalloc_pin_restore(pin_flags);
+	trace_gmem_pair_migrate(c->pair, index, nr, ret);
 	if (ret) {
 		putback_movable_pages(&list);
-		return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_MOVABLE,
+		return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_MOVABLE, NULL,
 					-EXDEV);
 	}
 	atomic64_add(nr, &c->pair->stat_migrated);
@@ -166,7 +177,7 @@ static long gmem_pair_collect_folio(struct gmem_pair_conv *c,
 	if (!gmem_pair_isolate(folio, &c->drained))
 		return gmem_pair_refuse(c, index, folio_maybe_dma_pinned(folio) ?
 					GMEM_PAIR_ERR_PINNED :
-					GMEM_PAIR_ERR_REFERENCED, -EBUSY);
+					GMEM_PAIR_ERR_REFERENCED, folio, -EBUSY);
 	list_add_tail(&folio->lru, &c->folios);
 	c->nr_pages += folio_nr_pages(folio);
 	return folio_next_index(folio) - index;
@@ -189,7 +200,8 @@ static long gmem_pair_collect_shared(struct gmem_pair_conv *c, pgoff_t index)
 		return gmem_pair_refuse_lookup(c, index, ret);
 
 	if (folio_maybe_dma_pinned(folio)) {
-		ret = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_PINNED, -EBUSY);
+		ret = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_PINNED, folio,
+				       -EBUSY);
 		goto drop;
 	}
 	if (gmem_pair_partial(c, folio)) {
@@ -200,7 +212,7 @@ static long gmem_pair_collect_shared(struct gmem_pair_conv *c, pgoff_t index)
 		if (!(c->args->flags & GMEM_PAIR_CONVERT_MIGRATE) ||
 		    c->migrated == index) {
 			ret = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_MOVABLE,
-					       -EXDEV);
+					       folio, -EXDEV);
 			goto drop;
 		}
 		folio_unlock(folio);
@@ -209,7 +221,8 @@ static long gmem_pair_collect_shared(struct gmem_pair_conv *c, pgoff_t index)
 	if (folio_mapped(folio))
 		unmap_mapping_folio(folio);
 	if (folio_mapped(folio)) {
-		ret = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_MAPPED, -EBUSY);
+		ret = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_MAPPED, folio,
+				       -EBUSY);
 		goto drop;
 	}
 	ret = gmem_pair_collect_folio(c, folio, index);
@@ -257,7 +270,7 @@ static int gmem_pair_collect(struct gmem_pair_conv *c)
 			break;
 		if (fatal_signal_pending(current))
 			return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_NONE,
-						-EINTR);
+						NULL, -EINTR);
 		ret = c->to_private ? gmem_pair_collect_shared(c, index) :
 				      gmem_pair_collect_private(c, index);
 		if (ret < 0)
@@ -323,11 +336,12 @@ static int gmem_pair_freeze(struct gmem_pair_conv *c)
 			return 0;
 		if (folio_maybe_dma_pinned(failed))
 			return gmem_pair_refuse(c, failed->index,
-						GMEM_PAIR_ERR_PINNED, -EBUSY);
+						GMEM_PAIR_ERR_PINNED, failed,
+						-EBUSY);
 		if (tries == GMEM_PAIR_FREEZE_TRIES)
 			return gmem_pair_refuse(c, failed->index,
 						GMEM_PAIR_ERR_REFERENCED,
-						-EBUSY);
+						failed, -EBUSY);
 		/*
 		 * Every CPU's LRU batches once (a mlock, activate or add batch
 		 * filled since the collect step holds a reference), then wait.
@@ -368,6 +382,7 @@ static void gmem_pair_move_all(struct gmem_pair_conv *c)
 		folio_unlock(folio);
 		folio_put(folio);
 		c->moved += nr;
+		c->orders |= BIT(ilog2(nr));
 		trace_gmem_pair_move(c->pair, index, nr, dir);
 	}
 	if (c->to_private)
@@ -387,7 +402,8 @@ static int gmem_pair_convert_range(struct gmem_pair_conv *c)
 	if (!err && !c->to_private && c->nr_pages) {
 		err = shmem_charge_inserts(shared, c->nr_pages);
 		if (err)
-			gmem_pair_refuse(c, c->start, GMEM_PAIR_ERR_NOMEM, err);
+			gmem_pair_refuse(c, c->start, GMEM_PAIR_ERR_NOMEM,
+					 NULL, err);
 		charged = !err;
 	}
 	if (!err)
@@ -505,6 +521,7 @@ long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args)
 		.migrated = ULONG_MAX,
 		.folios = LIST_HEAD_INIT(c.folios),
 	};
+	u64 t0 = ktime_get_ns();
 	struct address_space *private;
 	int err;
 
@@ -533,7 +550,7 @@ long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args)
 			err = gmem_pair_split_edges(pair, c.start, c.end);
 			if (err) {
 				gmem_pair_refuse(&c, c.start, GMEM_PAIR_ERR_SPLIT,
-						 err);
+						 NULL, err);
 			} else {
 				truncate_inode_pages_range(private, args->offset,
 							   args->offset +
@@ -556,7 +573,8 @@ long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args)
 		atomic64_add(c.moved, c.to_private ? &pair->stat_to_private :
 						     &pair->stat_to_shared);
 	}
-	trace_gmem_pair_convert(pair, args, c.moved, err);
+	trace_gmem_pair_convert(pair, args, c.moved, c.orders,
+				ktime_get_ns() - t0, err);
 	return err;
 }
 EXPORT_SYMBOL_GPL(gmem_pair_convert);

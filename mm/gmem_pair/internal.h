@@ -16,6 +16,8 @@
  *         folio lock
  *           i_pages xa_lock of either mapping
  *
+ * @id: unique for the life of the system, never reused: tracepoints and
+ *	GMEM_PAIR_QUERY (stats.id) name the pair by it.
  * @refs: one reference for the private file (dropped by
  *	gmem_pair_release_private()) and one for the shared inode (dropped
  *	when it is evicted).  The pair is freed with the last one.
@@ -34,6 +36,7 @@
  * @stat_*: counters reported by GMEM_PAIR_QUERY.
  */
 struct gmem_pair {
+	u64 id;
 	refcount_t refs;
 	struct file *shared_file;
 	struct address_space *shared_mapping;

@@ -10,6 +10,10 @@
 #include <linux/file.h>
 #include <linux/slab.h>
 #include "internal.h"
+#include "trace.h"
+
+/* Pair ids: 1, 2, ...; 64 bits never wrap. */
+static atomic64_t gmem_pair_last_id = ATOMIC64_INIT(0);
 
 static void gmem_pair_free(struct gmem_pair *pair)
 {
@@ -51,6 +55,7 @@ struct gmem_pair *gmem_pair_create(struct address_space *private_mapping,
 	pair = kzalloc(sizeof(*pair), GFP_KERNEL_ACCOUNT);
 	if (!pair)
 		return ERR_PTR(-ENOMEM);
+	pair->id = atomic64_inc_return(&gmem_pair_last_id);
 	pair->nr_pages = size >> PAGE_SHIFT;
 	pair->private_bits = kvcalloc(BITS_TO_LONGS(pair->nr_pages),
 				      sizeof(unsigned long),
@@ -201,6 +206,7 @@ EXPORT_SYMBOL_GPL(gmem_pair_maps_shared);
  * @pair: the memfd's pair
  * @start: first index
  * @end: index after the last
+ * @fault: the lookup is a page fault (SIGBUS), not a syscall (EACCES)
  *
  * Called by shmem before every lookup or allocation in a paired memfd:
  * fault, read, write, splice, fallocate.  Takes the memfd's invalidate_lock
@@ -209,16 +215,36 @@ EXPORT_SYMBOL_GPL(gmem_pair_maps_shared);
  * returns.  Offsets past the end are left to shmem's own checks.
  *
  * Return: 0, or -EACCES if a private offset is in the range: a fault there
- * raises SIGBUS, read/write/fallocate fail; nothing is allocated.
+ * (@fault) raises SIGBUS, read/write/fallocate fail; nothing is allocated.
+ * Either is traced (gmem_pair:gmem_pair_sigbus).
  */
 int gmem_pair_shared_access_begin(struct gmem_pair *pair, pgoff_t start,
-				  pgoff_t end)
+				  pgoff_t end, bool fault)
 {
+	pgoff_t index;
+
 	filemap_invalidate_lock_shared(pair->shared_mapping);
 	end = min(end, pair->nr_pages);
-	if (start < end && find_next_bit(pair->private_bits, end, start) < end)
-		return -EACCES;
-	return 0;
+	if (start >= end)
+		return 0;
+	index = find_next_bit(pair->private_bits, end, start);
+	if (index >= end)
+		return 0;
+	trace_gmem_pair_sigbus(pair, index, fault);
+	return -EACCES;
+}
+
+/**
+ * gmem_pair_shared_relock - take the pair's lock again after a wait
+ * @pair: the memfd's pair
+ *
+ * shmem drops the lock of gmem_pair_shared_access_begin() while a fault
+ * waits for userspace (a userfaultfd handler) and takes it back with this
+ * for the caller's gmem_pair_shared_access_end(); the fault is retried.
+ */
+void gmem_pair_shared_relock(struct gmem_pair *pair)
+{
+	filemap_invalidate_lock_shared(pair->shared_mapping);
 }
 
 void gmem_pair_shared_access_end(struct gmem_pair *pair)
@@ -275,6 +301,7 @@ void gmem_pair_fill_stats(struct gmem_pair *pair, struct gmem_pair_stats *st)
 	st->refused_pinned = atomic64_read(&pair->stat_refused_pinned);
 	st->refused_movable = atomic64_read(&pair->stat_refused_movable);
 	st->migrated_pages = atomic64_read(&pair->stat_migrated);
+	st->id = pair->id;
 }
 
 static u32 gmem_pair_state(struct gmem_pair *pair, pgoff_t index)
