@@ -1134,18 +1134,48 @@ TEST(memcg_charge_moves_with_the_folio)
 }
 
 /* Closing every fd and mapping frees every page, private and shared. */
+/* Memory counters a leak of either file would show in (kB). */
+struct mem_snapshot {
+	long memfree, shmem, unevictable, cached;
+};
+
+static struct mem_snapshot mem_snapshot(void)
+{
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+
+	/* page cache and slab of others (9p root, dentries) out of MemFree */
+	if (fd >= 0) {
+		if (write(fd, "3", 1) != 1)
+			perror("drop_caches");
+		close(fd);
+	}
+	return (struct mem_snapshot) {
+		.memfree = meminfo_kb("MemFree:"),
+		.shmem = meminfo_kb("Shmem:"),
+		.unevictable = meminfo_kb("Unevictable:"),
+		.cached = meminfo_kb("Cached:"),
+	};
+}
+
+/*
+ * Nothing leaks, whichever file closes first: the shared pages leave Shmem,
+ * the private ones leave Unevictable (measured right after the private
+ * file closes, while the memfd lives on), both leave the page cache and
+ * MemFree comes back.  2 MiB of slack for unrelated activity (MemFree: 8,
+ * after dropping clean caches; one round's pair is 32).
+ */
 TEST(no_leak_after_close)
 {
 	const size_t size = 32UL << 20;
-	long shmem0, unevict0, shmem1, unevict1;
+	const long half_kb = size / 2 / 1024;
+	struct mem_snapshot m0, m1, before_close;
 	struct kvm_vm *vm;
 	int pfd, sfd, round;
 	char *m;
 
 	page_size = getpagesize();
 	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	shmem0 = meminfo_kb("Shmem:");
-	unevict0 = meminfo_kb("Unevictable:");
+	m0 = mem_snapshot();
 	for (round = 0; round < 3; round++) {
 		pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
 					      GUEST_MEMFD_FLAG_PAIR_SHARED);
@@ -1157,11 +1187,20 @@ TEST(no_leak_after_close)
 		memset(m, 0x5a, size);
 		ASSERT_EQ(pair_convert(pfd, 0, size / 2, GMEM_PAIR_TO_PRIVATE, 0,
 				       NULL), 0);
-		EXPECT_GE(meminfo_kb("Unevictable:") - unevict0,
-			  (long)(size / 2 / 1024) - 1024);
+		EXPECT_EQ(pair_stats(pfd).private_pages, size / 2 / page_size);
+		EXPECT_EQ(pair_stats(pfd).shared_pages, size / 2 / page_size);
+		before_close = mem_snapshot();
+		EXPECT_GE(before_close.unevictable - m0.unevictable,
+			  half_kb - 1024);
 		/* close the private side first on odd rounds */
 		if (round & 1) {
 			close(pfd);
+			/* its pages are freed now, the memfd's stay */
+			EXPECT_LT(before_close.unevictable -
+				  meminfo_kb("Unevictable:"), half_kb + 1024);
+			EXPECT_GT(before_close.unevictable -
+				  meminfo_kb("Unevictable:"), half_kb - 1024);
+			EXPECT_GT(meminfo_kb("Shmem:") - m0.shmem, half_kb - 1024);
 			munmap(m, size);
 			close(sfd);
 		} else {
@@ -1171,11 +1210,11 @@ TEST(no_leak_after_close)
 		}
 	}
 	kvm_vm_free(vm);
-	shmem1 = meminfo_kb("Shmem:");
-	unevict1 = meminfo_kb("Unevictable:");
-	/* 2 MiB of slack for unrelated activity */
-	EXPECT_LT(shmem1 - shmem0, 2048);
-	EXPECT_LT(unevict1 - unevict0, 2048);
+	m1 = mem_snapshot();
+	EXPECT_LT(m1.shmem - m0.shmem, 2048);
+	EXPECT_LT(m1.unevictable - m0.unevictable, 2048);
+	EXPECT_LT(m1.cached - m0.cached, 2048);
+	EXPECT_GT(m1.memfree - m0.memfree, -8192);
 }
 
 /* Enable shmem THP for MADV_HUGEPAGE mappings; returns the old setting. */
