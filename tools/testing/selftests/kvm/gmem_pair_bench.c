@@ -176,9 +176,10 @@ static void bench(struct kvm_vm *vm, size_t size, int rounds, bool huge)
 	}
 	memcpy(tmp, copy, sizeof(copy[0]) * rounds);
 	min_median(tmp, rounds, &copy_min, &copy_median);
-	printf("%s %zu MiB (%lu folios, %ld kB of them 2M), %d rounds (TCG wall time, not hardware):\n",
+	printf("%s %zu MiB (%lu folios, %ld kB of them 2M), %d rounds",
 	       huge ? "MADV_HUGEPAGE" : "4K", size >> 20, folios, huge_kb,
 	       rounds);
+	printf(" (TCG wall time, not hardware):\n");
 	report("move to-private", to_priv, rounds, folios, "folio", copy_median);
 	report("move to-shared", to_shared, rounds, folios, "folio",
 	       copy_median);

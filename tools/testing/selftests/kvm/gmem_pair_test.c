@@ -980,8 +980,9 @@ TEST_F(pair, conversions_race_with_read_write_punch)
 	/* how many calls met a private state is up to the scheduler */
 	EXPECT_GE(a.reads, 20);
 	EXPECT_GE(a.writes, 20);
-	TH_LOG("racer: %lu reads, %lu writes, %lu punches, %lu refused; %lu conversions, %d retries",
-	       a.reads, a.writes, a.punches, a.refused, rounds, c.retries);
+	TH_LOG("racer: %lu reads, %lu writes, %lu punches, %lu refused",
+	       a.reads, a.writes, a.punches, a.refused);
+	TH_LOG("%lu conversions, %d retries", rounds, c.retries);
 	EXPECT_EQ(pair_stats(self->pfd).conversions, conversions + rounds);
 
 	/* an odd number of rounds ends private: the range faults SIGBUS */
