@@ -1,14 +1,19 @@
 #!/bin/bash
-# The demo, run inside the guest by make run (tests/plan.demo).
-# Exit status: the traced selftest's; 1 if that passed but bpftrace did not
-# attach or did not see a successful conversion each way.
+# The demo, run inside the guest by make run (tests/plan.demo): the story of
+# tools/gmem-vmm (a VMM, a SW-protected guest driving virtio-blk, Debian's
+# unmodified qemu-storage-daemon as the vhost-user backend, all on one
+# pair), traced live with bpftrace.
+# Exit status: the VMM's; 1 if that passed but bpftrace did not attach or
+# did not see what the story does (conversions both ways, the pinned
+# refusal, the probe process's SIGBUS).
 set -u
-test_cmd=("$KST/gmem_pair_test" -r pair.shared_start.contents_survive_both_ways)
+tools=$KST/../../tools
+test_cmd=("$tools/gmem-vmm" -i "$tools/gmem-inspect")
 out=$(mktemp)
 echo "== kernel: $(uname -r)"
 echo "== gmem_pair tracepoints:"
 ls /sys/kernel/tracing/events/gmem_pair/
-echo "== a conversion round trip of a pair, traced with bpftrace:"
+echo "== the VMM's story, traced with bpftrace (times are TCG wall time):"
 # BEGIN fires before bpftrace attaches the other probes: the "attached" line
 # comes from an interval probe declared after the tracepoints, which bpftrace
 # attaches after them.
@@ -17,9 +22,20 @@ tracepoint:gmem_pair:gmem_pair_convert {
 	printf("convert %s offset 0x%lx size 0x%lx moved %lu ret %d\n",
 	       args->direction ? "to-private" : "to-shared",
 	       args->offset, args->size, args->moved, args->ret);
+	@convert_us[args->direction ? "to-private" : "to-shared"] =
+		hist(args->duration_ns / 1000);
 }
 tracepoint:gmem_pair:gmem_pair_move {
 	@folios_moved_by_direction_1_is_to_private[args->direction] = count();
+}
+tracepoint:gmem_pair:gmem_pair_refuse {
+	printf("refuse pair %llu offset 0x%llx reason %u pincount %d by %s\n",
+	       args->id, args->offset, args->reason, args->pincount,
+	       args->comm);
+}
+tracepoint:gmem_pair:gmem_pair_sigbus {
+	@private_access[str(args->comm), args->fault ? "SIGBUS" : "EACCES"] =
+		count();
 }
 interval:ms:100 /@attached == 0/ {
 	printf("bpftrace: attached\n");
@@ -34,7 +50,7 @@ for _ in $(seq 300); do	# up to 5 min: compiling the program is slow under TCG
 done
 st=0
 if grep -q '^bpftrace: attached' "$out"; then
-	timeout 300 "${test_cmd[@]}"
+	timeout 420 "${test_cmd[@]}"
 	st=$?
 fi
 kill -INT "$bt" 2>/dev/null	# it prints its maps and exits
@@ -53,6 +69,10 @@ else
 		fail "bpftrace saw no successful conversion to private (\"convert to-private ... ret 0\")"
 	grep -q '^convert to-shared .* ret 0$' "$out" ||
 		fail "bpftrace saw no successful conversion to shared (\"convert to-shared ... ret 0\")"
+	grep -q '^refuse .* reason 1 ' "$out" ||
+		fail "bpftrace saw no refusal of a pinned page (\"refuse ... reason 1\")"
+	grep -q '^@private_access\[.*SIGBUS\]: [1-9]' "$out" ||
+		fail "bpftrace saw no SIGBUS on private memory"
 fi
 rm -f "$out"
 [ "$st" = 0 ] && echo "demo: PASS"
