@@ -101,8 +101,8 @@ struct gmem_pair_stats {
 	__u64 refused_pinned;		/* refusals: pinned, referenced, mapped */
 	__u64 refused_movable;		/* refusals: ZONE_MOVABLE / CMA */
 	__u64 migrated_pages;		/* copied off ZONE_MOVABLE / CMA */
-	__u64 id;			/* the pair's id, as in tracepoints; 0 on
-					 * kernels before it was added */
+	/* the pair's id, as in tracepoints (0: a kernel without ids) */
+	__u64 id;
 	__u64 reserved[5];
 };
 
