@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gmem_pair_promises_test: documented behaviour that had no test
+ * (Documentation/mm/gmem_pair.rst), one test each.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/gmem_pair.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#include "kvm_util.h"
+#include "test_util.h"
+#include "gmem_pair_util.h"
+#include "../kselftest_harness.h"
+
+#define NR_PAGES	64
+#define PAIR_SIZE	(NR_PAGES * 4096UL)
+
+static size_t page_size;
+static sigjmp_buf sigbus_jmp;
+
+static void on_sigbus(int sig)
+{
+	siglongjmp(sigbus_jmp, 1);
+}
+
+/* Touch one byte; true if it raised SIGBUS. */
+static bool touch_sigbus(char *p, bool write)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	volatile bool bus = false;
+
+	sigaction(SIGBUS, &sa, &old);
+	if (sigsetjmp(sigbus_jmp, 1))
+		bus = true;
+	else if (write)
+		*(volatile char *)p = 1;
+	else
+		(void)*(volatile char *)p;
+	sigaction(SIGBUS, &old, NULL);
+	return bus;
+}
+
+FIXTURE(pair) {
+	struct kvm_vm *vm;
+	int pfd, sfd;
+	char *mem;
+};
+
+/* Shared everywhere but [16, 32), which is private; pages hold 0x5a. */
+FIXTURE_SETUP(pair)
+{
+	page_size = getpagesize();
+	self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	self->pfd = __vm_create_guest_memfd(self->vm, PAIR_SIZE,
+					    GUEST_MEMFD_FLAG_PAIRED |
+					    GUEST_MEMFD_FLAG_PAIR_SHARED);
+	ASSERT_GE(self->pfd, 0);
+	self->sfd = ioctl(self->pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	ASSERT_GE(self->sfd, 0);
+	self->mem = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 self->sfd, 0);
+	ASSERT_NE(self->mem, MAP_FAILED);
+	memset(self->mem, 0x5a, PAIR_SIZE);
+	ASSERT_EQ(pair_convert(self->pfd, 16 * page_size, 16 * page_size,
+			       GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+}
+
+FIXTURE_TEARDOWN(pair)
+{
+	munmap(self->mem, PAIR_SIZE);
+	close(self->sfd);
+	close(self->pfd);
+	kvm_vm_free(self->vm);
+}
+
+/* UFFDIO_COPY and UFFDIO_ZEROPAGE never fill a private offset. */
+TEST_F(pair, uffd_copy_and_zeropage_refused_at_private_offsets)
+{
+	static char src[4096] __aligned(4096);
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = (unsigned long)self->mem, .len = PAIR_SIZE },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	struct uffdio_copy copy = {
+		.dst = (unsigned long)self->mem + 20 * page_size,
+		.src = (unsigned long)src, .len = page_size,
+	};
+	struct uffdio_zeropage zero = {
+		.range = { .start = (unsigned long)self->mem + 21 * page_size,
+			   .len = page_size },
+	};
+	int uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
+
+	ASSERT_GE(uffd, 0);
+	ASSERT_EQ(ioctl(uffd, UFFDIO_API, &api), 0);
+	ASSERT_EQ(ioctl(uffd, UFFDIO_REGISTER, &reg), 0);
+	EXPECT_EQ(ioctl(uffd, UFFDIO_COPY, &copy), -1);
+	EXPECT_EQ(errno, EACCES);
+	EXPECT_EQ(ioctl(uffd, UFFDIO_ZEROPAGE, &zero), -1);
+	EXPECT_EQ(errno, EACCES);
+	/* nothing was allocated in the memfd */
+	EXPECT_EQ(pair_stats(self->pfd).shared_pages, NR_PAGES - 16);
+	close(uffd);
+}
+
+/* A MAP_PRIVATE mapping faults SIGBUS at private offsets, read or COW. */
+TEST_F(pair, map_private_sigbus_at_private_offsets)
+{
+	char *p = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+		       self->sfd, 0);
+
+	ASSERT_NE(p, MAP_FAILED);
+	EXPECT_FALSE(touch_sigbus(p, false));
+	EXPECT_EQ(p[0], 0x5a);
+	EXPECT_TRUE(touch_sigbus(p + 16 * page_size, false));
+	EXPECT_TRUE(touch_sigbus(p + 31 * page_size, true));
+	EXPECT_FALSE(touch_sigbus(p + 32 * page_size, true));
+	munmap(p, PAIR_SIZE);
+	EXPECT_EQ(pair_stats(self->pfd).shared_pages, NR_PAGES - 16);
+}
+
+/* readv/writev: short counts at the private boundary, EACCES inside. */
+TEST_F(pair, readv_writev_stop_at_private_offsets)
+{
+	char a[4096], b[4096];
+	struct iovec iov[2] = { { a, sizeof(a) }, { b, sizeof(b) } };
+
+	memset(a, 0x11, sizeof(a));
+	memset(b, 0x22, sizeof(b));
+	/* [15, 17): one shared page, then private */
+	EXPECT_EQ(preadv(self->sfd, iov, 2, 15 * page_size), page_size);
+	EXPECT_EQ(a[0], 0x5a);
+	EXPECT_EQ(pwritev(self->sfd, iov, 2, 15 * page_size), page_size);
+	EXPECT_EQ(preadv(self->sfd, iov, 2, 16 * page_size), -1);
+	EXPECT_EQ(errno, EACCES);
+	EXPECT_EQ(pwritev(self->sfd, iov, 2, 16 * page_size), -1);
+	EXPECT_EQ(errno, EACCES);
+	/* the private pages kept their contents */
+	ASSERT_EQ(pair_convert(self->pfd, 16 * page_size, 16 * page_size,
+			       GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	for (size_t i = 16 * page_size; i < 32 * page_size; i++)
+		ASSERT_EQ(self->mem[i], 0x5a);
+}
+
+/* A long-term pin of a private offset fails: nothing is mapped there. */
+TEST_F(pair, gup_fails_at_private_offsets)
+{
+	char buf[16];
+	struct iovec local = { buf, sizeof(buf) };
+	struct iovec remote = { self->mem + 20 * page_size, sizeof(buf) };
+
+	EXPECT_EQ(process_vm_readv(getpid(), &local, 1, &remote, 1, 0), -1);
+	EXPECT_EQ(errno, EFAULT);
+	remote.iov_base = self->mem + 40 * page_size;
+	EXPECT_EQ(process_vm_readv(getpid(), &local, 1, &remote, 1, 0),
+		  sizeof(buf));
+	EXPECT_EQ(buf[0], 0x5a);
+}
+
+/*
+ * GMEM_PAIR_QUERY: offset == size gives no extent and next_offset == size;
+ * nr_extents 0 gives none and keeps next_offset at offset; at most 1024
+ * extents a call, continued from next_offset mid-file; bad arguments fail.
+ */
+TEST(query_pagination_and_arguments)
+{
+	const size_t pages = 4096, size = pages * 4096;
+	static struct gmem_pair_extent ext[4096];
+	struct gmem_pair_query q;
+	struct kvm_vm *vm;
+	uint64_t off = 0, total = 0, calls = 0;
+	int pfd;
+
+	page_size = getpagesize();
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				      GUEST_MEMFD_FLAG_PAIR_SHARED);
+	ASSERT_GE(pfd, 0);
+	/* every other page private: 4096 extents */
+	for (size_t i = 0; i < pages; i += 2)
+		ASSERT_EQ(pair_convert(pfd, i * page_size, page_size,
+				       GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+
+	ASSERT_EQ(pair_query(pfd, size, ext, 8, &q), 0);
+	EXPECT_EQ(q.nr_extents, 0);
+	EXPECT_EQ(q.next_offset, size);
+	ASSERT_EQ(pair_query(pfd, 8 * page_size, ext, 0, &q), 0);
+	EXPECT_EQ(q.nr_extents, 0);
+	EXPECT_EQ(q.next_offset, 8 * page_size);
+
+	do {
+		ASSERT_EQ(pair_query(pfd, off, ext, 4096, &q), 0);
+		EXPECT_LE(q.nr_extents, 1024);
+		for (uint32_t i = 0; i < q.nr_extents; i++) {
+			EXPECT_EQ(ext[i].offset, off + i * page_size);
+			EXPECT_EQ(ext[i].size, page_size);
+			EXPECT_EQ(ext[i].state, ((off / page_size + i) & 1) ?
+				  GMEM_PAIR_STATE_SHARED_HOLE :
+				  GMEM_PAIR_STATE_PRIVATE_HOLE);
+		}
+		total += q.nr_extents;
+		off = q.next_offset;
+		calls++;
+	} while (off < size && calls < 100);
+	EXPECT_EQ(total, pages);
+	EXPECT_EQ(calls, 4);
+
+	EXPECT_EQ(pair_query(pfd, size + page_size, ext, 1, &q), -1);
+	EXPECT_EQ(errno, EINVAL);
+	EXPECT_EQ(pair_query(pfd, 1, ext, 1, &q), -1);
+	EXPECT_EQ(errno, EINVAL);
+	memset(&q, 0, sizeof(q));
+	q.extents = 8;		/* a bad pointer */
+	q.nr_extents = 4;
+	EXPECT_EQ(ioctl(pfd, GMEM_PAIR_QUERY, &q), -1);
+	EXPECT_EQ(errno, EFAULT);
+	memset(&q, 0, sizeof(q));
+	q.extents = (uint64_t)(unsigned long)ext;
+	q.nr_extents = 1;
+	q.flags = 1;
+	EXPECT_EQ(ioctl(pfd, GMEM_PAIR_QUERY, &q), -1);
+	EXPECT_EQ(errno, EINVAL);
+	close(pfd);
+	kvm_vm_free(vm);
+}
+
+/* A refused conversion leaves every counter but the refusal's alone. */
+TEST_F(pair, counters_after_a_refused_conversion)
+{
+	struct gmem_pair_stats st0, st1;
+	struct gmem_pair_convert out;
+	char *p = self->mem + 40 * page_size;
+	int pipefd[2];
+	struct iovec iov = { p, page_size };
+
+	st0 = pair_stats(self->pfd);
+	/* vmsplice takes a reference the conversion waits out, then refuses */
+	ASSERT_EQ(pipe(pipefd), 0);
+	ASSERT_EQ(vmsplice(pipefd[1], &iov, 1, 0), page_size);
+	EXPECT_EQ(pair_convert(self->pfd, 32 * page_size, 16 * page_size,
+			       GMEM_PAIR_TO_PRIVATE, 0, &out), -1);
+	EXPECT_EQ(errno, EBUSY);
+	EXPECT_EQ(out.error_offset, 40 * page_size);
+	st1 = pair_stats(self->pfd);
+	EXPECT_EQ(st1.conversions, st0.conversions);
+	EXPECT_EQ(st1.to_private_pages, st0.to_private_pages);
+	EXPECT_EQ(st1.private_pages, st0.private_pages);
+	EXPECT_EQ(st1.shared_pages, st0.shared_pages);
+	EXPECT_EQ(st1.refused_pinned, st0.refused_pinned + 1);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	/* and the same call succeeds once the reference is gone */
+	EXPECT_EQ(pair_convert(self->pfd, 32 * page_size, 16 * page_size,
+			       GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	EXPECT_EQ(pair_stats(self->pfd).conversions, st0.conversions + 1);
+}
+
+/* GMEM_PAIR_GET_SHARED_FD after every memfd descriptor was closed. */
+TEST_F(pair, get_shared_fd_after_the_memfd_was_closed)
+{
+	struct stat st0, st1;
+	char c;
+
+	ASSERT_EQ(fstat(self->sfd, &st0), 0);
+	munmap(self->mem, PAIR_SIZE);
+	close(self->sfd);
+	self->sfd = ioctl(self->pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	ASSERT_GE(self->sfd, 0);
+	ASSERT_EQ(fstat(self->sfd, &st1), 0);
+	EXPECT_EQ(st1.st_ino, st0.st_ino);
+	self->mem = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 self->sfd, 0);
+	ASSERT_NE(self->mem, MAP_FAILED);
+	EXPECT_EQ(self->mem[0], 0x5a);
+	EXPECT_EQ(pread(self->sfd, &c, 1, 16 * page_size), -1);
+	EXPECT_EQ(errno, EACCES);
+}
+
+/* Once the private file is closed, its offsets stay private: EACCES. */
+TEST_F(pair, memfd_refuses_private_offsets_after_private_file_closed)
+{
+	char c = 0;
+
+	close(self->pfd);
+	self->pfd = -1;
+	EXPECT_EQ(pread(self->sfd, &c, 1, 16 * page_size), -1);
+	EXPECT_EQ(errno, EACCES);
+	EXPECT_EQ(pwrite(self->sfd, &c, 1, 31 * page_size), -1);
+	EXPECT_EQ(errno, EACCES);
+	EXPECT_EQ(fallocate(self->sfd, 0, 16 * page_size, page_size), -1);
+	EXPECT_EQ(errno, EACCES);
+	EXPECT_TRUE(touch_sigbus(self->mem + 20 * page_size, false));
+	EXPECT_EQ(pread(self->sfd, &c, 1, 0), 1);
+	EXPECT_EQ(c, 0x5a);
+}
+
+/* KVM_CAP_GMEM_PAIR: system-wide and for VMs that can pair, not others. */
+TEST(cap_gmem_pair_by_vm_type)
+{
+	struct kvm_vm *vm;
+
+	EXPECT_EQ(kvm_check_cap(KVM_CAP_GMEM_PAIR), 1);
+	vm = vm_create_barebones();
+	EXPECT_EQ(vm_check_cap(vm, KVM_CAP_GMEM_PAIR), 0);
+	kvm_vm_free(vm);
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	EXPECT_EQ(vm_check_cap(vm, KVM_CAP_GMEM_PAIR), 1);
+	kvm_vm_free(vm);
+}
+
+TEST_HARNESS_MAIN
