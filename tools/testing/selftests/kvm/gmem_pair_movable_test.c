@@ -240,41 +240,6 @@ TEST_F(pair, shared_pages_migrate)
 	EXPECT_TRUE(intact(self->mem));
 }
 
-/* Enable shmem THP for MADV_HUGEPAGE mappings; returns the old setting. */
-static bool shmem_thp_advise(char *old, size_t len)
-{
-	const char *path = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
-	int fd = open(path, O_RDWR);
-	ssize_t n;
-	char *b, *e;
-
-	if (fd < 0)
-		return false;
-	n = read(fd, old, len - 1);
-	old[n > 0 ? n : 0] = 0;
-	b = strchr(old, '[');
-	e = b ? strchr(b, ']') : NULL;
-	if (b && e) {
-		memmove(old, b + 1, e - b - 1);
-		old[e - b - 1] = 0;
-	}
-	n = pwrite(fd, "advise", 6, 0);
-	close(fd);
-	return n == 6;
-}
-
-static void shmem_thp_restore(const char *old)
-{
-	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
-		      O_WRONLY);
-
-	if (fd >= 0) {
-		if (write(fd, old, strlen(old)) < 0)
-			perror("restore shmem_enabled");
-		close(fd);
-	}
-}
-
 /*
  * A guest asking for private memory (KVM_SET_MEMORY_ATTRIBUTES, as a VMM
  * does on KVM_HC_MAP_GPA_RANGE) gets it even when the memfd's pages are on

@@ -40,15 +40,15 @@ static void on_sigbus(int sig)
 static bool touch_sigbus(char *p, bool write)
 {
 	struct sigaction sa = { .sa_handler = on_sigbus }, old;
-	volatile bool bus = false;
+	bool bus = false;
 
 	sigaction(SIGBUS, &sa, &old);
 	if (sigsetjmp(sigbus_jmp, 1))
 		bus = true;
 	else if (write)
-		*(volatile char *)p = 1;
+		WRITE_ONCE(*p, 1);
 	else
-		(void)*(volatile char *)p;
+		(void)READ_ONCE(*p);
 	sigaction(SIGBUS, &old, NULL);
 	return bus;
 }

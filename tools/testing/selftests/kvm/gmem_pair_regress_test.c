@@ -328,41 +328,6 @@ TEST_F_TIMEOUT(pair, uffd_fault_does_not_block_conversions, 120)
 	EXPECT_EQ(bad_page(self->mem, 32, 16, 9), -1);
 }
 
-/* Enable shmem THP for MADV_HUGEPAGE mappings; returns the old setting. */
-static bool shmem_thp_advise(char *old, size_t len)
-{
-	const char *path = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
-	int fd = open(path, O_RDWR);
-	ssize_t n;
-	char *b, *e;
-
-	if (fd < 0)
-		return false;
-	n = read(fd, old, len - 1);
-	old[n > 0 ? n : 0] = 0;
-	b = strchr(old, '[');
-	e = b ? strchr(b, ']') : NULL;
-	if (b && e) {
-		memmove(old, b + 1, e - b - 1);
-		old[e - b - 1] = 0;
-	}
-	n = pwrite(fd, "advise", 6, 0);
-	close(fd);
-	return n == 6;
-}
-
-static void shmem_thp_restore(const char *old)
-{
-	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
-		      O_WRONLY);
-
-	if (fd >= 0) {
-		if (write(fd, old, strlen(old)) < 0)
-			perror("restore shmem_enabled");
-		close(fd);
-	}
-}
-
 /* This thread's fail-nth file, or -1 on a kernel without fault injection. */
 static int fail_nth_open(void)
 {

@@ -523,39 +523,6 @@ TEST_F(pair, gmem_inspect_prints_the_map)
 	EXPECT_TRUE(saw_size);
 }
 
-static int send_fd(int sock, int fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { .iov_base = "F", .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
-}
-
-static int recv_fd(int sock)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))], c;
-	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-	};
-	int fd;
-
-	if (recvmsg(sock, &msg, 0) != 1 || !CMSG_FIRSTHDR(&msg))
-		return -1;
-	memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
-	return fd;
-}
-
 /*
  * A second process (vhost-user style) gets the memfd over SCM_RIGHTS, maps
  * it and sees the data; after to-private it gets SIGBUS, after to-shared
@@ -1223,42 +1190,6 @@ TEST(no_leak_after_close)
 	TH_LOG("MemFree %+ld kB, Shmem %+ld, Unevictable %+ld, Cached %+ld",
 	       m1.memfree - m0.memfree, m1.shmem - m0.shmem,
 	       m1.unevictable - m0.unevictable, m1.cached - m0.cached);
-}
-
-/* Enable shmem THP for MADV_HUGEPAGE mappings; returns the old setting. */
-static bool shmem_thp_advise(char *old, size_t len)
-{
-	const char *path = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
-	int fd = open(path, O_RDWR);
-	ssize_t n;
-	char *b, *e;
-
-	if (fd < 0)
-		return false;
-	n = read(fd, old, len - 1);
-	old[n > 0 ? n : 0] = 0;
-	/* "always within_size [advise] never deny force": keep the [word] */
-	b = strchr(old, '[');
-	e = b ? strchr(b, ']') : NULL;
-	if (b && e) {
-		memmove(old, b + 1, e - b - 1);
-		old[e - b - 1] = 0;
-	}
-	n = pwrite(fd, "advise", 6, 0);
-	close(fd);
-	return n == 6;
-}
-
-static void shmem_thp_restore(const char *old)
-{
-	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
-		      O_WRONLY);
-
-	if (fd >= 0) {
-		if (write(fd, old, strlen(old)) < 0)
-			perror("restore shmem_enabled");
-		close(fd);
-	}
 }
 
 /*

@@ -5,10 +5,15 @@
 #ifndef SELFTEST_KVM_GMEM_PAIR_UTIL_H
 #define SELFTEST_KVM_GMEM_PAIR_UTIL_H
 
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <linux/gmem_pair.h>
 
 #include "test_util.h"
@@ -62,6 +67,77 @@ static inline long meminfo_kb(const char *key)
 	if (f)
 		fclose(f);
 	return v;
+}
+
+/* Pass @fd over the unix socket @sock (SCM_RIGHTS). */
+static inline int send_fd(int sock, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = "F", .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
+}
+
+/* Receive a descriptor sent by send_fd(); -1 on failure. */
+static inline int recv_fd(int sock)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))], c;
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	int fd;
+
+	if (recvmsg(sock, &msg, 0) != 1 || !CMSG_FIRSTHDR(&msg))
+		return -1;
+	memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
+	return fd;
+}
+
+/* Enable shmem THP for MADV_HUGEPAGE mappings; @old gets the old setting. */
+static inline bool shmem_thp_advise(char *old, size_t len)
+{
+	const char *path = "/sys/kernel/mm/transparent_hugepage/shmem_enabled";
+	int fd = open(path, O_RDWR);
+	ssize_t n;
+	char *b, *e;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, old, len - 1);
+	old[n > 0 ? n : 0] = 0;
+	/* "always within_size [advise] never deny force": keep the [word] */
+	b = strchr(old, '[');
+	e = b ? strchr(b, ']') : NULL;
+	if (b && e) {
+		memmove(old, b + 1, e - b - 1);
+		old[e - b - 1] = 0;
+	}
+	n = pwrite(fd, "advise", 6, 0);
+	close(fd);
+	return n == 6;
+}
+
+static inline void shmem_thp_restore(const char *old)
+{
+	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+		      O_WRONLY);
+
+	if (fd >= 0) {
+		if (write(fd, old, strlen(old)) < 0)
+			perror("restore shmem_enabled");
+		close(fd);
+	}
 }
 
 #endif /* SELFTEST_KVM_GMEM_PAIR_UTIL_H */
