@@ -33,9 +33,11 @@ tracepoint:gmem_pair:gmem_pair_refuse {
 	       args->id, args->offset, args->reason, args->pincount,
 	       args->comm);
 }
-tracepoint:gmem_pair:gmem_pair_sigbus {
-	@private_access[str(args->comm), args->fault ? "SIGBUS" : "EACCES"] =
-		count();
+tracepoint:gmem_pair:gmem_pair_sigbus /args->fault/ {
+	@sigbus_by_pid[pid] = count();
+}
+tracepoint:gmem_pair:gmem_pair_sigbus /!args->fault/ {
+	@eacces_by_pid[pid] = count();
 }
 interval:ms:100 /@attached == 0/ {
 	printf("bpftrace: attached\n");
@@ -71,7 +73,7 @@ else
 		fail "bpftrace saw no successful conversion to shared (\"convert to-shared ... ret 0\")"
 	grep -q '^refuse .* reason 1 ' "$out" ||
 		fail "bpftrace saw no refusal of a pinned page (\"refuse ... reason 1\")"
-	grep -q '^@private_access\[.*SIGBUS\]: [1-9]' "$out" ||
+	grep -q '^@sigbus_by_pid\[[0-9]*\]: [1-9]' "$out" ||
 		fail "bpftrace saw no SIGBUS on private memory"
 fi
 rm -f "$out"
