@@ -143,14 +143,12 @@ static int gmem_pair_migrate_unmovable(struct gmem_pair_conv *c,
 	int ret;
 
 	c->migrated = index;
-	if (!gmem_pair_try_drained(folio, &c->drained, folio_isolate_lru)) {
+	if (!gmem_pair_isolate(folio, &c->drained)) {
 		ret = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_REFERENCED,
 				       folio, -EBUSY);
 		folio_put(folio);
 		return ret;
 	}
-	node_stat_mod_folio(folio, NR_ISOLATED_ANON + folio_is_file_lru(folio),
-			    nr);
 	list_add_tail(&folio->lru, &list);
 	folio_put(folio);
 
@@ -521,7 +519,8 @@ long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args)
 		.migrated = ULONG_MAX,
 		.folios = LIST_HEAD_INIT(c.folios),
 	};
-	u64 t0 = ktime_get_ns();
+	/* the duration is for the tracepoint only */
+	u64 t0 = trace_gmem_pair_convert_enabled() ? ktime_get_ns() : 0;
 	struct address_space *private;
 	int err;
 
@@ -574,7 +573,7 @@ long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args)
 						     &pair->stat_to_shared);
 	}
 	trace_gmem_pair_convert(pair, args, c.moved, c.orders,
-				ktime_get_ns() - t0, err);
+				t0 ? ktime_get_ns() - t0 : 0, err);
 	return err;
 }
 EXPORT_SYMBOL_GPL(gmem_pair_convert);
