@@ -32,7 +32,20 @@ verdict() {	# name why
 		echo "PASS $label/$1"; pass=$((pass + 1))
 	else
 		echo "FAIL $label/$1: $2"; fail=$((fail + 1))
+		evidence "$res/$1.out"
 	fi
+}
+
+# evidence OUT: after a FAIL line, up to 15 lines of the test's output,
+# indented, so that a CI log says why without the results directory: its
+# failure lines ("FAIL", "not ok", kselftest "# ..." assertion lines) if
+# it printed any, else its last lines.
+evidence() {
+	local e
+	[ -s "$1" ] || return 0
+	e=$(grep -E 'FAIL|^not ok|^# .*(Expected|:[0-9]+:)' "$1" | head -15)
+	[ -n "$e" ] || e=$(tail -15 "$1")
+	sed 's/\r$//; s/^/    | /' <<< "$e"
 }
 
 segment() {	# print the kernel log lines of test $1
