@@ -43,6 +43,7 @@ interval:ms:100 /@attached == 0/ {
 	printf("bpftrace: attached\n");
 	@attached = 1;
 }
+interval:s:1 { printf(""); }	/* see tools/gmem-trace/gmem-convlat.bt */
 END { delete(@attached); }' > "$out" 2>&1 &
 bt=$!
 for _ in $(seq 300); do	# up to 5 min: compiling the program is slow under TCG
@@ -55,8 +56,13 @@ if grep -q '^bpftrace: attached' "$out"; then
 	timeout 420 "${test_cmd[@]}"
 	st=$?
 fi
-kill -INT "$bt" 2>/dev/null	# it prints its maps and exits
-for _ in $(seq 30); do kill -0 "$bt" 2>/dev/null || break; sleep 1; done
+# SIGINT: it prints its maps and exits (within a second: the interval probe
+# wakes it); repeated in case, as tests/gmem-trace-test.sh does.
+for i in $(seq 60); do
+	[ $((i % 10)) = 1 ] && kill -INT "$bt" 2>/dev/null
+	kill -0 "$bt" 2>/dev/null || break
+	sleep 1
+done
 kill -KILL "$bt" 2>/dev/null
 wait "$bt"
 echo "== what bpftrace printed:"

@@ -57,8 +57,11 @@ attached() {
 }
 
 # stop TOOL...: SIGINT (each prints its maps and exits); KILL what is left
-# after 180 s (detaching is slow on a debug kernel in a loaded host).  A
-# tool still there after 60 s is shown (where) and gets a second SIGINT.
+# after 180 s (detaching is slow on a debug kernel in a loaded host).
+# bpftrace 0.17 acts on a SIGINT only in epoll_wait() or at the next
+# event (Documentation/mm/gmem_pair_tools.rst); the tools print an empty
+# string every second for that.  Should one still be there, the signal is
+# repeated every 10 s (with a note), as a user would press Ctrl-C again.
 stop() {
 	local t left i
 	for t in "$@"; do kill -INT "${tpid[$t]}" 2>/dev/null; done
@@ -68,10 +71,9 @@ stop() {
 			kill -0 "${tpid[$t]}" 2>/dev/null && left+=" $t"
 		done
 		[ -z "$left" ] && break
-		if [ "$i" = 60 ]; then
+		if [ $((i % 10)) = 0 ]; then
 			for t in $left; do
-				echo "gmem-trace-test: note: $t still there 60 s after SIGINT, sending another"
-				where "${tpid[$t]}"
+				echo "gmem-trace-test: note: $t still there $i s after SIGINT, sending another"
 				kill -INT "${tpid[$t]}"
 			done
 		fi
