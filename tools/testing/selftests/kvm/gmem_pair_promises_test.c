@@ -322,4 +322,77 @@ TEST(cap_gmem_pair_by_vm_type)
 	kvm_vm_free(vm);
 }
 
+/*
+ * A shared large folio never covers a private offset, and MADV_COLLAPSE
+ * (khugepaged's collapse, which fills holes) leaves a paired memfd alone:
+ * without that, collapsing [0, 2M) would put a fresh page of the memfd at
+ * the private offset 5.  Measured by the memfd's blocks (st_blocks counts
+ * its pages; private pages are in the private file) and by meminfo's
+ * ShmemHugePages.
+ */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+TEST(no_large_folio_or_collapse_over_private_offsets)
+{
+	const size_t huge = 2UL << 20, size = 2 * huge;
+	struct kvm_vm *vm;
+	char old[32], *area, *m;
+	struct gmem_pair_extent ext;
+	struct gmem_pair_query q;
+	long shmem_huge0;
+	struct stat st;
+	int pfd, sfd;
+	size_t i;
+
+	page_size = getpagesize();
+	ASSERT_TRUE(shmem_thp_advise(old, sizeof(old)));
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				      GUEST_MEMFD_FLAG_PAIR_SHARED);
+	ASSERT_GE(pfd, 0);
+	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	ASSERT_GE(sfd, 0);
+	area = mmap(NULL, size + huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+	ASSERT_NE(area, MAP_FAILED);
+	m = (char *)(((unsigned long)area + huge - 1) & ~(huge - 1));
+	ASSERT_EQ(mmap(m, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		       sfd, 0), m);
+	ASSERT_EQ(madvise(m, size, MADV_HUGEPAGE), 0);
+
+	/* offset 5 private (a hole of the memfd), then fault in the rest */
+	ASSERT_EQ(pair_convert(pfd, 5 * page_size, page_size,
+			       GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	shmem_huge0 = meminfo_kb("ShmemHugePages:");
+	for (i = 0; i < size; i += page_size) {
+		if (i != 5 * page_size)
+			m[i] = (char)(i / page_size);
+	}
+	ASSERT_EQ(fstat(sfd, &st), 0);
+	EXPECT_EQ(st.st_blocks * 512, size - page_size);
+	/* [2M, 4M) may be one large folio; [0, 2M) cannot */
+	EXPECT_LE(meminfo_kb("ShmemHugePages:") - shmem_huge0, 2048);
+
+	EXPECT_EQ(madvise(m, huge, MADV_COLLAPSE), -1);
+	EXPECT_EQ(errno, EINVAL);
+	ASSERT_EQ(fstat(sfd, &st), 0);
+	EXPECT_EQ(st.st_blocks * 512, size - page_size);
+	ASSERT_EQ(pair_query(pfd, 5 * page_size, &ext, 1, &q), 0);
+	EXPECT_EQ(ext.offset, 5 * page_size);
+	EXPECT_EQ(ext.state, GMEM_PAIR_STATE_PRIVATE_HOLE);
+	EXPECT_TRUE(touch_sigbus(m + 5 * page_size, false));
+	for (i = 0; i < size; i += page_size) {
+		if (i == 5 * page_size)
+			continue;
+		ASSERT_EQ(m[i], (char)(i / page_size));
+	}
+
+	munmap(area, size + huge);
+	close(sfd);
+	close(pfd);
+	kvm_vm_free(vm);
+	shmem_thp_restore(old);
+}
+
 TEST_HARNESS_MAIN
