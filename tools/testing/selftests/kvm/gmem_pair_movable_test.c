@@ -302,13 +302,8 @@ TEST(movable_thp_migrates_once)
 	ASSERT_GE(pfd, 0);
 	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
 	ASSERT_GE(sfd, 0);
-	area = mmap(NULL, size + huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-		    -1, 0);
-	ASSERT_NE(area, MAP_FAILED);
-	m = (char *)(((unsigned long)area + huge - 1) & ~(huge - 1));
-	ASSERT_EQ(mmap(m, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-		       sfd, 0), m);
-	ASSERT_EQ(madvise(m, size, MADV_HUGEPAGE), 0);
+	m = mmap_2m_aligned(sfd, size, &area);
+	ASSERT_NE(m, NULL);
 	shmem_huge0 = meminfo_kb("ShmemHugePages:");
 	for (size_t i = 0; i < size; i++)
 		m[i] = (char)(i * 7 + i / page_size);

@@ -353,13 +353,8 @@ TEST(no_large_folio_or_collapse_over_private_offsets)
 	ASSERT_GE(pfd, 0);
 	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
 	ASSERT_GE(sfd, 0);
-	area = mmap(NULL, size + huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-		    -1, 0);
-	ASSERT_NE(area, MAP_FAILED);
-	m = (char *)(((unsigned long)area + huge - 1) & ~(huge - 1));
-	ASSERT_EQ(mmap(m, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-		       sfd, 0), m);
-	ASSERT_EQ(madvise(m, size, MADV_HUGEPAGE), 0);
+	m = mmap_2m_aligned(sfd, size, &area);
+	ASSERT_NE(m, NULL);
 
 	/* offset 5 private (a hole of the memfd), then fault in the rest */
 	ASSERT_EQ(pair_convert(pfd, 5 * page_size, page_size,

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <linux/gmem_pair.h>
@@ -102,6 +103,27 @@ static inline int recv_fd(int sock)
 		return -1;
 	memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
 	return fd;
+}
+
+/*
+ * Map @size bytes of @fd shared, read/write, at a 2M-aligned address, with
+ * MADV_HUGEPAGE.  *@area gets the reservation around it, @size + 2M bytes
+ * to munmap() at the end.  Return: the mapping, or NULL.
+ */
+static inline char *mmap_2m_aligned(int fd, size_t size, char **area)
+{
+	const size_t huge = 2UL << 20;
+	char *m;
+
+	*area = mmap(NULL, size + huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		     -1, 0);
+	if (*area == MAP_FAILED)
+		return NULL;
+	m = (char *)(((unsigned long)*area + huge - 1) & ~(huge - 1));
+	if (mmap(m, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 fd, 0) != m || madvise(m, size, MADV_HUGEPAGE))
+		return NULL;
+	return m;
 }
 
 /* Enable shmem THP for MADV_HUGEPAGE mappings; @old gets the old setting. */
