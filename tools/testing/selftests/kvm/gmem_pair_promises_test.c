@@ -330,9 +330,6 @@ TEST(cap_gmem_pair_by_vm_type)
  * its pages; private pages are in the private file) and by meminfo's
  * ShmemHugePages.
  */
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE 25
-#endif
 TEST(no_large_folio_or_collapse_over_private_offsets)
 {
 	const size_t huge = 2UL << 20, size = 2 * huge;

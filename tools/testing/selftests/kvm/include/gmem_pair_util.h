@@ -17,6 +17,11 @@
 #include <sys/uio.h>
 #include <linux/gmem_pair.h>
 
+/* glibc before 2.37 does not know it */
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+
 #include "test_util.h"
 
 /* GMEM_PAIR_CONVERT; the kernel's answer is copied to @out if given. */
