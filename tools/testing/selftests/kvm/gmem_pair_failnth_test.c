@@ -15,6 +15,9 @@
  * call no longer reaches.  At the end no memory and no VM may be left
  * behind; the harness scans the kernel log for splats.
  *
+ * The KVM sweeps bind the pair to a memslot and convert through
+ * KVM_SET_MEMORY_ATTRIBUTES, or sweep the binding itself.
+ *
  * Needs CONFIG_FAULT_INJECTION, FAILSLAB, FAIL_PAGE_ALLOC,
  * FAULT_INJECTION_USERCOPY and FAULT_INJECTION_DEBUG_FS (the debug profile).
  */
@@ -59,9 +62,12 @@ static const char * const state_name[] = {
 };
 
 /* What a failed call may return. */
-static const int ok_errno[] = { ENOMEM, EFAULT, ENOSPC, EINTR, EAGAIN, EBUSY };
+static const int ok_errno[] = {
+	ENOMEM, EFAULT, ENOSPC, EINTR, EAGAIN, EBUSY, EXDEV,
+};
+
 static const char * const ok_errno_name[] = {
-	"ENOMEM", "EFAULT", "ENOSPC", "EINTR", "EAGAIN", "EBUSY",
+	"ENOMEM", "EFAULT", "ENOSPC", "EINTR", "EAGAIN", "EBUSY", "EXDEV",
 };
 
 /* One pair under test. */
@@ -135,7 +141,12 @@ struct conv_case {
 	uint32_t nr;
 	uint32_t dir;
 	uint32_t flags;
+	bool via_kvm;			/* KVM_SET_MEMORY_ATTRIBUTES on a slot */
 };
+
+/* Where the KVM sweeps bind the pair. */
+#define PAIR_SLOT	1
+#define PAIR_GPA	0x40000000ULL	/* 1 GiB */
 
 FIXTURE(failnth) {
 	int fail_fd;			/* /proc/self/task/TID/fail-nth */
@@ -547,12 +558,16 @@ static void assert_stats_unchanged(struct __test_metadata *_metadata,
 		TH_LOG("%s, fail-nth %u: to_private_pages", name, n);
 	ASSERT_EQ(b->conversions, a->conversions)
 		TH_LOG("%s, fail-nth %u: conversions", name, n);
-	ASSERT_EQ(b->refused_movable, a->refused_movable)
-		TH_LOG("%s, fail-nth %u: refused_movable", name, n);
-	ASSERT_EQ(b->migrated_pages, a->migrated_pages)
-		TH_LOG("%s, fail-nth %u: migrated_pages", name, n);
-	/* a large folio that cannot split for want of memory is a refusal */
+	/*
+	 * Refusals are counted: a large folio that cannot split for want of
+	 * memory, a migration that failed (EXDEV).  Pages migrated before
+	 * the failure stay migrated: same offsets, same contents.
+	 */
 	ASSERT_GE(b->refused_pinned, a->refused_pinned);
+	ASSERT_GE(b->refused_movable, a->refused_movable)
+		TH_LOG("%s, fail-nth %u: refused_movable", name, n);
+	ASSERT_GE(b->migrated_pages, a->migrated_pages)
+		TH_LOG("%s, fail-nth %u: migrated_pages", name, n);
 }
 
 /* Pages in state shared in @s read their pattern through the mapping. */
@@ -621,14 +636,15 @@ static void apply_step(struct __test_metadata *_metadata, struct pair *p,
 
 	switch (kind) {
 	case STEP_PRIVATE:
-		ASSERT_EQ(pair_convert(p->pfd, off, len, GMEM_PAIR_TO_PRIVATE, 0,
-				       NULL), 0)
+		ASSERT_EQ(pair_convert(p->pfd, off, len, GMEM_PAIR_TO_PRIVATE,
+				       GMEM_PAIR_CONVERT_MIGRATE, NULL), 0)
 			TH_LOG("setup: to-private of pages %u-%u: %s", first,
 			       first + nr - 1, strerror(errno));
 		return;
 	case STEP_DISCARD:
 		ASSERT_EQ(pair_convert(p->pfd, off, len, GMEM_PAIR_TO_PRIVATE,
-				       GMEM_PAIR_CONVERT_DISCARD, NULL), 0)
+				       GMEM_PAIR_CONVERT_DISCARD |
+				       GMEM_PAIR_CONVERT_MIGRATE, NULL), 0)
 			TH_LOG("setup: discard of pages %u-%u: %s", first,
 			       first + nr - 1, strerror(errno));
 		break;
@@ -642,6 +658,37 @@ static void apply_step(struct __test_metadata *_metadata, struct pair *p,
 	}
 	for (i = first; i < first + nr; i++)
 		p->zero[i] = true;
+}
+
+/*
+ * KVM_SET_USER_MEMORY_REGION2 of the whole pair at PAIR_GPA: the ioctl
+ * alone (the library's wrapper first opens /dev/kvm, a fault site).
+ */
+static int bind_pair(struct pair *p)
+{
+	struct kvm_userspace_memory_region2 region = {
+		.slot = PAIR_SLOT,
+		.flags = KVM_MEM_GUEST_MEMFD,
+		.guest_phys_addr = PAIR_GPA,
+		.memory_size = pair_size(p),
+		.userspace_addr = (uintptr_t)p->mem,
+		.guest_memfd = p->pfd,
+	};
+
+	return ioctl(p->vm->fd, KVM_SET_USER_MEMORY_REGION2, &region);
+}
+
+/* KVM_SET_MEMORY_ATTRIBUTES of pages [@first, @first + @nr) of the slot. */
+static int set_attributes(struct pair *p, uint32_t first, uint32_t nr,
+			  bool private)
+{
+	struct kvm_memory_attributes attr = {
+		.address = PAIR_GPA + first * page_size,
+		.size = nr * page_size,
+		.attributes = private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
+	};
+
+	return ioctl(p->vm->fd, KVM_SET_MEMORY_ATTRIBUTES, &attr);
 }
 
 /*
@@ -674,6 +721,9 @@ static void build_pair(struct __test_metadata *_metadata, struct pair *p,
 			   steps[i].kind);
 	if (cc && cc->range_private)
 		apply_step(_metadata, p, cc->first, cc->nr, STEP_PRIVATE);
+	if (cc && cc->via_kvm)
+		ASSERT_EQ(bind_pair(p), 0)
+			TH_LOG("setup: bind the pair: %s", strerror(errno));
 	if (!thp)
 		return;
 	if (cc->range_private)
@@ -803,7 +853,12 @@ static void sweep_convert(struct __test_metadata *_metadata, int fail_fd,
 			       state_name[before.state[idx]], state_name[from]);
 
 		ASSERT_EQ(fail_nth_arm(fail_fd, n), 0);
-		r = pair_convert(p.pfd, off, len, cc->dir, cc->flags, &out);
+		if (cc->via_kvm)
+			r = set_attributes(&p, cc->first, cc->nr,
+					   cc->dir == GMEM_PAIR_TO_PRIVATE);
+		else
+			r = pair_convert(p.pfd, off, len, cc->dir, cc->flags,
+					 &out);
 		err = errno;
 		injected = fail_nth_disarm(_metadata, fail_fd);
 
@@ -814,6 +869,11 @@ static void sweep_convert(struct __test_metadata *_metadata, int fail_fd,
 				       cc->name, n, strerror(err),
 				       out.error_reason,
 				       (unsigned long long)out.error_offset);
+			/* a migration that failed: refused as movable */
+			ASSERT_TRUE(err != EXDEV ||
+				    (cc->flags & GMEM_PAIR_CONVERT_MIGRATE))
+				TH_LOG("%s, fail-nth %u: EXDEV without MIGRATE",
+				       cc->name, n);
 			count_errno(_metadata, &cnt, err, cc->name, n);
 			assert_same_map(_metadata, &before, after.ext,
 					after.nr_ext, cc->name, n);
@@ -1142,6 +1202,120 @@ TEST_F_TIMEOUT(failnth, get_shared_fd, SWEEP_TIMEOUT)
 		       MAX_NTH);
 	report("get_shared_fd", n - 1, &cnt);
 	leak_check(_metadata, "get_shared_fd", &m0);
+}
+
+/* 10. KVM_SET_MEMORY_ATTRIBUTES(PRIVATE) on a paired slot: to-private */
+TEST_F_TIMEOUT(failnth, kvm_attributes_private, SWEEP_TIMEOUT)
+{
+	static const struct conv_case cc = {
+		.name = "kvm_attributes_private", .first = 16, .nr = 16,
+		.dir = GMEM_PAIR_TO_PRIVATE, .via_kvm = true,
+	};
+
+	sweep_convert(_metadata, self->fail_fd, &cc);
+}
+
+/* 11. KVM_SET_MEMORY_ATTRIBUTES(0) on a paired slot: to-shared */
+TEST_F_TIMEOUT(failnth, kvm_attributes_shared, SWEEP_TIMEOUT)
+{
+	static const struct conv_case cc = {
+		.name = "kvm_attributes_shared", .first = 16, .nr = 16,
+		.range_private = true, .dir = GMEM_PAIR_TO_SHARED,
+		.via_kvm = true,
+	};
+
+	sweep_convert(_metadata, self->fail_fd, &cc);
+}
+
+/*
+ * 12. to-private with GMEM_PAIR_CONVERT_MIGRATE: on the debug-movable boot
+ * the pages are on ZONE_MOVABLE and migrate under injection
+ */
+TEST_F_TIMEOUT(failnth, to_private_migrate, SWEEP_TIMEOUT)
+{
+	static const struct conv_case cc = {
+		.name = "to_private_migrate", .first = 16, .nr = 16,
+		.dir = GMEM_PAIR_TO_PRIVATE, .flags = GMEM_PAIR_CONVERT_MIGRATE,
+	};
+
+	sweep_convert(_metadata, self->fail_fd, &cc);
+}
+
+/* 13. the same for a whole THP (debug-movable: migrated as a THP) */
+TEST_F_TIMEOUT(failnth, thp_to_private_migrate, SWEEP_TIMEOUT)
+{
+	static const struct conv_case cc = {
+		.name = "thp_to_private_migrate", .thp = true, .first = 0,
+		.nr = HUGE_PAGES, .dir = GMEM_PAIR_TO_PRIVATE,
+		.flags = GMEM_PAIR_CONVERT_MIGRATE,
+	};
+
+	thp_advise(_metadata, self->thp_old, sizeof(self->thp_old),
+		   &self->thp_saved);
+	sweep_convert(_metadata, self->fail_fd, &cc);
+}
+
+/*
+ * 14. KVM_SET_USER_MEMORY_REGION2 binding a pair: fails cleanly (pair
+ * untouched), or binds a slot whose attributes convert the pair.
+ */
+TEST_F_TIMEOUT(failnth, bind, SWEEP_TIMEOUT)
+{
+	static struct snapshot before, after;
+	struct sweep_count cnt = {};
+	struct mem_usage m0;
+	struct pair p;
+	unsigned int n;
+
+	mem_usage(_metadata, &m0);
+	for (n = 1; n <= MAX_NTH; n++) {
+		bool injected;
+		int r, err;
+
+		build_pair(_metadata, &p, NULL, n);
+		query_all(_metadata, &p, &before);
+
+		ASSERT_EQ(fail_nth_arm(self->fail_fd, n), 0);
+		r = bind_pair(&p);
+		err = errno;
+		injected = fail_nth_disarm(_metadata, self->fail_fd);
+
+		query_all(_metadata, &p, &after);
+		assert_same_map(_metadata, &before, after.ext, after.nr_ext,
+				"bind", n);
+		assert_stats_unchanged(_metadata, &before.stats, &after.stats,
+				       "bind", n);
+		if (r) {
+			ASSERT_TRUE(injected)
+				TH_LOG("fail-nth %u: failed, no fault injected: %s",
+				       n, strerror(err));
+			count_errno(_metadata, &cnt, err, "bind", n);
+			/* nothing was left half bound */
+			ASSERT_EQ(bind_pair(&p), 0)
+				TH_LOG("bind, fail-nth %u: bind again: %s", n,
+				       strerror(errno));
+		} else {
+			cnt.absorbed += injected;
+		}
+		/* the slot converts the pair, both ways */
+		ASSERT_EQ(set_attributes(&p, 16, 16, true), 0)
+			TH_LOG("bind, fail-nth %u: attributes: %s", n,
+			       strerror(errno));
+		query_all(_metadata, &p, &after);
+		ASSERT_EQ(first_not_in(&after, 16, 16, GMEM_PAIR_STATE_PRIVATE),
+			  32);
+		ASSERT_EQ(set_attributes(&p, 16, 16, false), 0);
+		check_shared_pages(_metadata, &p, &before, n, "bind");
+		check_all_contents(_metadata, &p, n, "bind");
+		pair_close(&p);
+		if (!injected)
+			break;
+	}
+	ASSERT_LE(n, MAX_NTH)
+		TH_LOG("bind: still reaching new fault sites at fail-nth %u",
+		       MAX_NTH);
+	report("bind", n - 1, &cnt);
+	leak_check(_metadata, "bind", &m0);
 }
 
 TEST_HARNESS_MAIN
