@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 #include "kvm_util.h"
 #include "test_util.h"
@@ -385,6 +386,91 @@ TEST(no_large_folio_or_collapse_over_private_offsets)
 	close(pfd);
 	kvm_vm_free(vm);
 	shmem_thp_restore(old);
+}
+
+/* GMEM_PAIR_CONVERT through the raw ioctl: @args as given, for the report. */
+static int convert_raw(int pfd, struct gmem_pair_convert *args)
+{
+	return ioctl(pfd, GMEM_PAIR_CONVERT, args);
+}
+
+/*
+ * A call that fails before converting reports error_offset and
+ * error_reason 0, not what the caller left in them.
+ */
+TEST_F(pair, convert_report_is_the_kernels)
+{
+	struct gmem_pair_convert args = {
+		.offset = 0, .size = page_size, .direction = 7,
+		.error_offset = 0xdead000, .error_reason = GMEM_PAIR_ERR_IO,
+	};
+
+	EXPECT_EQ(convert_raw(self->pfd, &args), -1);
+	EXPECT_EQ(errno, EINVAL);
+	EXPECT_EQ(args.error_offset, 0);
+	EXPECT_EQ(args.error_reason, GMEM_PAIR_ERR_NONE);
+}
+
+/*
+ * A conversion that happened returns 0 even if its report cannot be
+ * written back (EFAULT would say nothing changed); one that failed and
+ * cannot say why returns EFAULT.
+ */
+TEST_F(pair, convert_done_even_if_report_unwritable)
+{
+	struct gmem_pair_convert *args;
+	struct gmem_pair_stats st0;
+
+	args = mmap(NULL, page_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(args, MAP_FAILED);
+	*args = (struct gmem_pair_convert) {
+		.offset = 0, .size = page_size,
+		.direction = GMEM_PAIR_TO_PRIVATE,
+	};
+	ASSERT_EQ(mprotect(args, page_size, PROT_READ), 0);
+	st0 = pair_stats(self->pfd);
+	EXPECT_EQ(convert_raw(self->pfd, args), 0)
+		TH_LOG("converted, report unwritable: %s", strerror(errno));
+	EXPECT_EQ(pair_stats(self->pfd).conversions, st0.conversions + 1);
+	EXPECT_EQ(pair_stats(self->pfd).private_pages, st0.private_pages + 1);
+
+	ASSERT_EQ(mprotect(args, page_size, PROT_READ | PROT_WRITE), 0);
+	args->direction = 7;
+	ASSERT_EQ(mprotect(args, page_size, PROT_READ), 0);
+	EXPECT_EQ(convert_raw(self->pfd, args), -1);
+	EXPECT_EQ(errno, EFAULT);
+	munmap(args, page_size);
+}
+
+/*
+ * The conversion ioctl changes the VM's memory attributes: like every VM
+ * ioctl it belongs to the process that created the VM.  A child that
+ * inherited the private fd gets EIO and changes nothing.
+ */
+TEST_F(pair, convert_from_another_process_is_refused)
+{
+	struct gmem_pair_stats st0 = pair_stats(self->pfd);
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		struct gmem_pair_convert args = {
+			.offset = 0, .size = page_size,
+			.direction = GMEM_PAIR_TO_PRIVATE,
+		};
+		int r = convert_raw(self->pfd, &args);
+
+		_exit(r == -1 && errno == EIO ? 0 : 1);
+	}
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("the child's conversion was not refused with EIO");
+	EXPECT_EQ(pair_stats(self->pfd).conversions, st0.conversions);
+	EXPECT_EQ(pair_stats(self->pfd).private_pages, st0.private_pages);
+	EXPECT_EQ(self->mem[0], 0x5a);
 }
 
 TEST_HARNESS_MAIN
