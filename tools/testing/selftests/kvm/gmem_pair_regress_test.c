@@ -495,6 +495,103 @@ TEST(partial_punch_of_private_thp_keeps_neighbours)
 	shmem_thp_restore(old);
 }
 
+/* Set a knob of both failslab and fail_page_alloc (debugfs). */
+static bool set_fail_knob(const char *knob, const char *val)
+{
+	static const char * const dirs[] = {
+		"/sys/kernel/debug/failslab", "/sys/kernel/debug/fail_page_alloc",
+	};
+	bool ok = true;
+
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		char path[96];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", dirs[i], knob);
+		fd = open(path, O_WRONLY);
+		ok &= fd >= 0 && write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+		if (fd >= 0)
+			close(fd);
+	}
+	return ok;
+}
+
+/*
+ * With make-it-fail set, a page fault of this task that needs memory (a
+ * copy-on-write fault after the harness's fork, a new stack page, a lazy
+ * PLT binding) fails and is retried for ever: touch all of that first.
+ */
+static void prefault_for_injection(void)
+{
+	volatile char stack[256 * 1024];
+
+	for (size_t i = 0; i < sizeof(stack); i += 4096)
+		stack[i] = 0;
+	errno = 0;
+	(void)!fallocate(-1, 0, 0, 0);
+	(void)!ioctl(-1, 0, 0);
+	(void)!pwrite(-1, "0", 1, 0);
+}
+
+/*
+ * As above, with every allocation of the two calls failing (failslab and
+ * fail_page_alloc at probability 100 for this task only), so that the
+ * split of the 2M private folio fails however often it is retried: the
+ * one-shot failures of fail-nth are absorbed by those retries, and that
+ * test passed on the code that lost neighbours.  Both calls must fail and
+ * change nothing; the DISCARD says it was the split.
+ */
+TEST(partial_punch_of_private_thp_with_split_always_failing)
+{
+	const size_t huge = 2UL << 20, nr = huge / 4096;
+	struct gmem_pair_convert out = {};
+	int r1, r2, e1, e2, fail_fd;
+	struct thp_pair t;
+	char old[128];
+
+	page_size = getpagesize();
+	if (access("/proc/self/make-it-fail", F_OK))
+		SKIP(return, "no fault injection (debug kernel only)");
+	fault_injection_setup();
+	ASSERT_TRUE(set_fail_knob("task-filter", "Y") &&
+		    set_fail_knob("interval", "1") &&
+		    set_fail_knob("times", "-1") &&
+		    set_fail_knob("space", "0") &&
+		    set_fail_knob("probability", "100"));
+	ASSERT_TRUE(shmem_thp_advise(old, sizeof(old)));
+	ASSERT_TRUE(thp_pair_setup(&t, 3)) TH_LOG("no private THP");
+
+	/* opened first: opening it with injection on would fail */
+	fail_fd = open("/proc/self/make-it-fail", O_WRONLY);
+	ASSERT_GE(fail_fd, 0);
+	r1 = r2 = e1 = e2 = 0;
+	prefault_for_injection();
+	ASSERT_EQ(pwrite(fail_fd, "1", 1, 0), 1);
+	r1 = fallocate(t.pfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		       5 * page_size, page_size);
+	e1 = errno;
+	r2 = pair_convert(t.pfd, 9 * page_size, page_size, GMEM_PAIR_TO_SHARED,
+			  GMEM_PAIR_CONVERT_DISCARD, &out);
+	e2 = errno;
+	ASSERT_EQ(pwrite(fail_fd, "0", 1, 0), 1);
+	close(fail_fd);
+	set_fail_knob("probability", "0");
+	set_fail_knob("task-filter", "N");
+
+	EXPECT_EQ(r1, -1) TH_LOG("punch succeeded with the split failing");
+	EXPECT_TRUE(e1 == EBUSY || e1 == ENOMEM) TH_LOG("punch: %s", strerror(e1));
+	EXPECT_EQ(r2, -1) TH_LOG("discard succeeded with the split failing");
+	EXPECT_EQ(e2, EBUSY) TH_LOG("discard: %s", strerror(e2));
+	EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_SPLIT);
+	EXPECT_EQ(page_state(t.pfd, 5), GMEM_PAIR_STATE_PRIVATE);
+	EXPECT_EQ(page_state(t.pfd, 9), GMEM_PAIR_STATE_PRIVATE);
+	EXPECT_EQ(pair_stats(t.pfd).private_pages, nr);
+	ASSERT_EQ(pair_convert(t.pfd, 0, huge, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	EXPECT_EQ(bad_page(t.m, 0, nr, 3), -1);
+	thp_pair_teardown(&t);
+	shmem_thp_restore(old);
+}
+
 FIXTURE(collapse) {
 	struct kvm_vm *vm;
 	int pfd;
