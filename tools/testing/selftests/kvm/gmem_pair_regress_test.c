@@ -523,10 +523,10 @@ static bool set_fail_knob(const char *knob, const char *val)
  */
 static void prefault_for_injection(void)
 {
-	volatile char stack[256 * 1024];
+	char stack[256 * 1024];
 
-	for (size_t i = 0; i < sizeof(stack); i += 4096)
-		stack[i] = 0;
+	memset(stack, 0, sizeof(stack));
+	asm volatile("" : : "r"(stack) : "memory");	/* keep the memset */
 	errno = 0;
 	(void)!fallocate(-1, 0, 0, 0);
 	(void)!ioctl(-1, 0, 0);
@@ -564,7 +564,10 @@ TEST(partial_punch_of_private_thp_with_split_always_failing)
 	/* opened first: opening it with injection on would fail */
 	fail_fd = open("/proc/self/make-it-fail", O_WRONLY);
 	ASSERT_GE(fail_fd, 0);
-	r1 = r2 = e1 = e2 = 0;
+	r1 = 0;
+	r2 = 0;
+	e1 = 0;
+	e2 = 0;
 	prefault_for_injection();
 	ASSERT_EQ(pwrite(fail_fd, "1", 1, 0), 1);
 	r1 = fallocate(t.pfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
