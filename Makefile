@@ -2,7 +2,8 @@
 BUILD ?= $(CURDIR)/build
 export BUILD
 
-.PHONY: check check-main check-debug run shell test checkpatch kernel tests clean bench stress
+.PHONY: check check-main check-debug run shell test checkpatch kernel tests clean bench stress \
+	series series-check
 
 # Everything: the harness self-test (tests/harness-selftest.sh), then the
 # main, movablecore, debug (lockdep/KASAN) and debug-movable boots.
@@ -41,6 +42,17 @@ checkpatch:
 	scripts/deps.sh
 	scripts/prepare-tree.sh
 	scripts/checkpatch.sh
+
+# The project as a patch series against the Debian base, for git am and
+# the mailing lists: build/series/out (series/layout says what goes where).
+series:
+	scripts/deps.sh
+	scripts/make-series.sh
+
+# Build every step of that series (bzImage, main config; selftests and
+# tools at the last step): "N patches, each builds".
+series-check:
+	scripts/series-check.sh
 
 clean:
 	rm -rf $(BUILD)
