@@ -14,11 +14,15 @@
  * All or nothing, without ever moving a folio back: everything that can
  * fail happens before the first move.
  *
- * 1. Collect: look up each folio of the range that has to move; swap in,
- *    split a large folio the range covers in part, migrate one off
- *    ZONE_MOVABLE/CMA (GMEM_PAIR_CONVERT_MIGRATE), refuse a pinned, movable
- *    or still mapped one; zero one that was never written; isolate it from
- *    the LRU and keep it locked and referenced on a list.
+ * 0. Prepare, without the locks (prepare.c): a to-private swaps in the
+ *    range and migrates it off ZONE_MOVABLE/CMA, so that the locked steps
+ *    rarely wait for I/O or migration.
+ * 1. Collect: look up each folio of the range that has to move; swap in
+ *    what was reclaimed again, split a large folio the range covers in
+ *    part, migrate one off ZONE_MOVABLE/CMA (GMEM_PAIR_CONVERT_MIGRATE),
+ *    refuse a pinned, movable or still mapped one; zero one that was never
+ *    written; isolate it from the LRU and keep it locked and referenced on
+ *    a list.
  * 2. Freeze: freeze the reference count of every collected folio, so that
  *    nobody holds or takes a reference, and charge the memfd's blocks for a
  *    to-shared.  A folio that will not freeze unfreezes the others; the
@@ -28,6 +32,16 @@
  *    folios are frozen: a lookup that finds a frozen folio spins on it.
  *
  * A refusal in 1 or 2 puts every collected folio back: nothing changed.
+ * Where 1 or 2 needs every CPU's LRU batches drained (a folio off the LRU
+ * or with one reference too many), the conversion puts everything back,
+ * drops its locks, drains (lru_add_drain_all() waits for a work item on
+ * every CPU) and runs 1 to 3 once more; a second time is a refusal.
+ *
+ * So a fault or a KVM lookup at any offset waits for steps 1 to 3 only:
+ * work proportional to the folios moved, plus at most
+ * GMEM_PAIR_FREEZE_TRIES short waits for transient references, plus the
+ * swap-in or migration of a folio reclaimed or allocated again since step
+ * 0 (see Documentation/mm/gmem_pair.rst).
  */
 #include <linux/mm.h>
 #include <linux/pagemap.h>
@@ -36,6 +50,7 @@
 #include <linux/migrate.h>
 #include <linux/huge_mm.h>
 #include <linux/delay.h>
+#include <linux/errno.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/overflow.h>
@@ -44,6 +59,7 @@
 #include "../internal.h"
 #include "internal.h"
 #include "move.h"
+#include "prepare.h"
 #define CREATE_TRACE_POINTS
 #include "trace.h"
 
@@ -55,7 +71,7 @@ struct gmem_pair_conv {
 	bool to_private;
 	/* bit n: a folio of order n moved (tracepoint) */
 	unsigned long orders;
-	/* lru_add_drain_all() ran in this call */
+	/* lru_add_drain_all() ran in this call, without the locks */
 	bool drained;
 	/* the last index migrated off ZONE_MOVABLE/CMA: migrate once */
 	pgoff_t migrated;
@@ -108,62 +124,58 @@ static bool gmem_pair_partial(struct gmem_pair_conv *c, struct folio *folio)
 }
 
 /*
- * Split a locked large folio the range covers in part; LRU batch references
- * are drained first.  Return: 0 to look the index up again, or a refusal.
+ * Internal: put everything back, drop the locks, drain every CPU's LRU
+ * batches and convert again (once per call; see the top of this file).
+ */
+#define GMEM_PAIR_RETRY_DRAINED	(-EAGAIN)
+
+/*
+ * @folio failed a step that a reference from an LRU batch on another CPU
+ * would fail: drain and retry, once.  Return: that, or the refusal.
+ */
+static int gmem_pair_refuse_or_drain(struct gmem_pair_conv *c, pgoff_t index,
+				     u32 reason, struct folio *folio)
+{
+	if (!c->drained)
+		return GMEM_PAIR_RETRY_DRAINED;
+	return gmem_pair_refuse(c, index, reason, folio, -EBUSY);
+}
+
+/*
+ * Split a locked large folio the range covers in part; this CPU's LRU
+ * batches are drained first.  Return: 0 to look the index up again, or a
+ * refusal.
  */
 static int gmem_pair_split(struct gmem_pair_conv *c, struct folio *folio,
 			   pgoff_t index)
 {
-	if (gmem_pair_try_drained(folio, &c->drained, gmem_pair_split_once))
+	if (gmem_pair_try_local(folio, gmem_pair_split_once))
 		return 0;
-	return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_SPLIT, folio, -EBUSY);
+	return gmem_pair_refuse_or_drain(c, index, GMEM_PAIR_ERR_SPLIT, folio);
 }
 
 /*
- * Migrate a ZONE_MOVABLE/CMA folio of the memfd to unmovable memory, as
- * FOLL_LONGTERM pinning does: memalloc_pin_save() keeps the target off
- * ZONE_MOVABLE and CMA, large folios included (alloc_migration_target()
- * asks for GFP_TRANSHUGE, which is movable).  Each index is migrated once:
- * a target that is still movable is refused, never migrated again.
- * Consumes the caller's reference; the folio is unlocked.
+ * Migrate a ZONE_MOVABLE/CMA folio of the memfd to unmovable memory
+ * (gmem_pair_migrate_folio()), under the locks: step 0 did not, or the
+ * folio was allocated since.  Each index is migrated once here: a target
+ * that is still movable is refused, never migrated again.  Consumes the
+ * caller's reference; the folio is unlocked.
  *
  * Return: 0 to look the index up again, or a refusal.
  */
 static int gmem_pair_migrate_unmovable(struct gmem_pair_conv *c,
 				       struct folio *folio, pgoff_t index)
 {
-	struct migration_target_control mtc = {
-		.nid = NUMA_NO_NODE,
-		.gfp_mask = GFP_USER | __GFP_NOWARN,
-		.reason = MR_LONGTERM_PIN,
-	};
-	long nr = folio_nr_pages(folio);
-	unsigned int pin_flags;
-	LIST_HEAD(list);
 	int ret;
 
 	c->migrated = index;
-	if (!gmem_pair_isolate(folio, &c->drained)) {
-		ret = gmem_pair_refuse(c, index, GMEM_PAIR_ERR_REFERENCED,
-				       folio, -EBUSY);
-		folio_put(folio);
-		return ret;
-	}
-	list_add_tail(&folio->lru, &list);
-	folio_put(folio);
-
-	pin_flags = memalloc_pin_save();
-	ret = migrate_pages(&list, alloc_migration_target, NULL,
-			    (unsigned long)&mtc, MIGRATE_SYNC, MR_LONGTERM_PIN,
-			    NULL);
-	memalloc_pin_restore(pin_flags);
-	trace_gmem_pair_migrate(c->pair, index, nr, ret);
-	if (ret) {
-		putback_movable_pages(&list);
+	ret = gmem_pair_migrate_folio(c->pair, folio, index);
+	if (ret == -EBUSY)
+		return gmem_pair_refuse_or_drain(c, index,
+						 GMEM_PAIR_ERR_REFERENCED, NULL);
+	if (ret)
 		return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_MOVABLE, NULL,
-					-EXDEV);
-	}
-	atomic64_add(nr, &c->pair->stat_migrated);
+					ret);
 	return 0;
 }
 
@@ -172,10 +184,14 @@ static long gmem_pair_collect_folio(struct gmem_pair_conv *c,
 				    struct folio *folio, pgoff_t index)
 {
 	gmem_pair_make_uptodate(folio);
-	if (!gmem_pair_isolate(folio, &c->drained))
-		return gmem_pair_refuse(c, index, folio_maybe_dma_pinned(folio) ?
-					GMEM_PAIR_ERR_PINNED :
-					GMEM_PAIR_ERR_REFERENCED, folio, -EBUSY);
+	if (!gmem_pair_isolate(folio)) {
+		if (folio_maybe_dma_pinned(folio))
+			return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_PINNED,
+						folio, -EBUSY);
+		return gmem_pair_refuse_or_drain(c, index,
+						 GMEM_PAIR_ERR_REFERENCED,
+						 folio);
+	}
 	list_add_tail(&folio->lru, &c->folios);
 	c->nr_pages += folio_nr_pages(folio);
 	return folio_next_index(folio) - index;
@@ -318,10 +334,9 @@ static struct folio *gmem_pair_freeze_all(struct gmem_pair_conv *c)
 
 /*
  * Step 2: make sure nobody but the conversion references the collected
- * folios.  Brief references of others (LRU batches, a GUP-fast walk, a
- * reader between lookup and release) are waited for, a few ms at most.
- * With the collect step, a conversion drains every CPU's LRU batches at
- * most twice, whatever its size.
+ * folios.  Brief references of others (a GUP-fast walk, a reader between
+ * lookup and release, this CPU's LRU batches) are waited for, a few ms at
+ * most; another CPU's LRU batch is drained without the locks, once.
  */
 static int gmem_pair_freeze(struct gmem_pair_conv *c)
 {
@@ -336,20 +351,16 @@ static int gmem_pair_freeze(struct gmem_pair_conv *c)
 			return gmem_pair_refuse(c, failed->index,
 						GMEM_PAIR_ERR_PINNED, failed,
 						-EBUSY);
-		if (tries == GMEM_PAIR_FREEZE_TRIES)
-			return gmem_pair_refuse(c, failed->index,
-						GMEM_PAIR_ERR_REFERENCED,
-						failed, -EBUSY);
 		/*
-		 * Every CPU's LRU batches once (a mlock, activate or add batch
-		 * filled since the collect step holds a reference), then wait.
+		 * A mlock, activate or add batch of another CPU filled since
+		 * the collect step holds a reference: drain them all, once.
 		 */
-		if (!tries) {
-			lru_add_drain_all();
-		} else {
-			lru_add_drain();
-			usleep_range(100, 200);
-		}
+		if (!c->drained || tries == GMEM_PAIR_FREEZE_TRIES)
+			return gmem_pair_refuse_or_drain(c, failed->index,
+							 GMEM_PAIR_ERR_REFERENCED,
+							 failed);
+		lru_add_drain();
+		usleep_range(100, 200);
 	}
 }
 
@@ -410,6 +421,7 @@ static int gmem_pair_convert_range(struct gmem_pair_conv *c)
 		if (charged)
 			shmem_uncharge_inserts(shared, c->nr_pages);
 		gmem_pair_release(c);
+		c->nr_pages = 0;
 		return err;
 	}
 	gmem_pair_move_all(c);
@@ -496,6 +508,54 @@ int gmem_pair_check_convert(struct gmem_pair *pair,
 }
 EXPORT_SYMBOL_GPL(gmem_pair_check_convert);
 
+/*
+ * Steps 1 to 3 under the locks.  Return: 0, a refusal, or
+ * GMEM_PAIR_RETRY_DRAINED with nothing changed and nothing collected.
+ */
+static int gmem_pair_convert_locked(struct gmem_pair_conv *c)
+{
+	struct gmem_pair *pair = c->pair;
+	struct gmem_pair_convert *args = c->args;
+	struct address_space *private;
+	int err;
+
+	inode_lock(gmem_pair_shared_inode(pair));
+	private = pair->private_mapping;
+	filemap_invalidate_lock(private);
+	filemap_invalidate_lock(pair->shared_mapping);
+
+	if (c->to_private) {
+		unmap_mapping_range(pair->shared_mapping, args->offset,
+				    args->size, 0);
+		err = gmem_pair_convert_range(c);
+	} else {
+		/* Nothing is mapped from the private file any more. */
+		pair->ops->invalidate_begin(private, c->start, c->end);
+		if (args->flags & GMEM_PAIR_CONVERT_DISCARD) {
+			/* Only private offsets have private pages. */
+			err = gmem_pair_split_edges(pair, c->start, c->end);
+			if (err) {
+				gmem_pair_refuse(c, c->start, GMEM_PAIR_ERR_SPLIT,
+						 NULL, err);
+			} else {
+				truncate_inode_pages_range(private, args->offset,
+							   args->offset +
+							   args->size - 1);
+				bitmap_clear(pair->private_bits, c->start,
+					     c->end - c->start);
+			}
+		} else {
+			err = gmem_pair_convert_range(c);
+		}
+		pair->ops->invalidate_end(private, c->start, c->end);
+	}
+
+	filemap_invalidate_unlock(pair->shared_mapping);
+	filemap_invalidate_unlock(private);
+	inode_unlock(gmem_pair_shared_inode(pair));
+	return err;
+}
+
 /**
  * gmem_pair_convert - GMEM_PAIR_CONVERT
  * @pair: the pair; the caller holds the private file open
@@ -511,7 +571,6 @@ EXPORT_SYMBOL_GPL(gmem_pair_check_convert);
  */
 long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args)
 {
-	struct inode *shared = gmem_pair_shared_inode(pair);
 	struct gmem_pair_conv c = {
 		.pair = pair,
 		.args = args,
@@ -521,7 +580,6 @@ long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args)
 	};
 	/* the duration is for the tracepoint only */
 	u64 t0 = trace_gmem_pair_convert_enabled() ? ktime_get_ns() : 0;
-	struct address_space *private;
 	int err;
 
 	args->error_offset = 0;
@@ -532,40 +590,15 @@ long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args)
 	c.start = args->offset >> PAGE_SHIFT;
 	c.end = c.start + (args->size >> PAGE_SHIFT);
 
-	inode_lock(shared);
-	private = pair->private_mapping;
-	filemap_invalidate_lock(private);
-	filemap_invalidate_lock(pair->shared_mapping);
-
-	if (c.to_private) {
-		unmap_mapping_range(pair->shared_mapping, args->offset,
-				    args->size, 0);
-		err = gmem_pair_convert_range(&c);
-	} else {
-		/* Nothing is mapped from the private file any more. */
-		pair->ops->invalidate_begin(private, c.start, c.end);
-		if (args->flags & GMEM_PAIR_CONVERT_DISCARD) {
-			/* Only private offsets have private pages. */
-			err = gmem_pair_split_edges(pair, c.start, c.end);
-			if (err) {
-				gmem_pair_refuse(&c, c.start, GMEM_PAIR_ERR_SPLIT,
-						 NULL, err);
-			} else {
-				truncate_inode_pages_range(private, args->offset,
-							   args->offset +
-							   args->size - 1);
-				bitmap_clear(pair->private_bits, c.start,
-					     c.end - c.start);
-			}
-		} else {
-			err = gmem_pair_convert_range(&c);
-		}
-		pair->ops->invalidate_end(private, c.start, c.end);
+	if (c.to_private)
+		gmem_pair_prepare(pair, c.start, c.end,
+				  args->flags & GMEM_PAIR_CONVERT_MIGRATE);
+	err = gmem_pair_convert_locked(&c);
+	if (err == GMEM_PAIR_RETRY_DRAINED) {
+		lru_add_drain_all();
+		c.drained = true;
+		err = gmem_pair_convert_locked(&c);
 	}
-
-	filemap_invalidate_unlock(pair->shared_mapping);
-	filemap_invalidate_unlock(private);
-	inode_unlock(shared);
 
 	if (!err) {
 		atomic64_inc(&pair->stat_conversions);

@@ -32,25 +32,41 @@ int gmem_pair_expected_refs(struct folio *folio)
 }
 
 /**
- * gmem_pair_try_drained - try @attempt, draining LRU batches between tries
+ * gmem_pair_try_local - try @attempt, draining this CPU's LRU batches once
  * @folio: locked folio, referenced by the caller
- * @drained: set once lru_add_drain_all() ran for this conversion
  * @attempt: what to try: isolate, split
  *
  * A folio just added to the page cache, moved, migrated, activated or
  * unmapped may sit in a per-CPU batch that holds a reference (and keeps it
- * off the LRU): drain this CPU's batches, and once per conversion every
- * CPU's, before giving up.
+ * off the LRU).  This CPU's batches are cheap to drain; every CPU's
+ * (lru_add_drain_all()) waits for work on each of them, which a conversion
+ * does without its locks (convert.c).
+ *
+ * Return: true if @attempt succeeded.
+ */
+bool gmem_pair_try_local(struct folio *folio,
+			 bool (*attempt)(struct folio *folio))
+{
+	if (attempt(folio))
+		return true;
+	lru_add_drain();
+	return attempt(folio);
+}
+
+/**
+ * gmem_pair_try_drained - as gmem_pair_try_local(), then every CPU's batches
+ * @folio: locked folio, referenced by the caller
+ * @drained: set once lru_add_drain_all() ran for this caller
+ * @attempt: what to try
+ *
+ * For callers that hold their locks anyway (a punch of the private file).
  *
  * Return: true if @attempt succeeded.
  */
 bool gmem_pair_try_drained(struct folio *folio, bool *drained,
 			   bool (*attempt)(struct folio *folio))
 {
-	if (attempt(folio))
-		return true;
-	lru_add_drain();
-	if (attempt(folio))
+	if (gmem_pair_try_local(folio, attempt))
 		return true;
 	if (*drained)
 		return false;
@@ -67,15 +83,14 @@ static void gmem_pair_mod_isolated(struct folio *folio, long sign)
 }
 
 /**
- * gmem_pair_isolate - take a locked folio off the LRU
- * @folio: locked folio, referenced by the caller
- * @drained: see gmem_pair_try_drained()
+ * gmem_pair_isolate - take a folio off the LRU
+ * @folio: folio referenced by the caller
  *
  * Return: true if isolated; gmem_pair_putback() undoes it.
  */
-bool gmem_pair_isolate(struct folio *folio, bool *drained)
+bool gmem_pair_isolate(struct folio *folio)
 {
-	if (!gmem_pair_try_drained(folio, drained, folio_isolate_lru))
+	if (!gmem_pair_try_local(folio, folio_isolate_lru))
 		return false;
 	gmem_pair_mod_isolated(folio, 1);
 	return true;

@@ -11,7 +11,9 @@
  * - a punch or discard of part of a large private folio never loses its
  *   neighbours, even when the split fails (fault injection, debug kernel);
  * - writes through the PTEs of a shmem THP survive MADV_COLLAPSE and
- *   reclaim, on a paired and on a plain memfd.
+ *   reclaim, on a paired and on a plain memfd;
+ * - a fault outside a conversion's range does not wait for the swap-in of
+ *   the range (needs a swap device: tests/setup-zram.sh).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -593,6 +595,128 @@ TEST(partial_punch_of_private_thp_with_split_always_failing)
 	EXPECT_EQ(bad_page(t.m, 0, nr, 3), -1);
 	thp_pair_teardown(&t);
 	shmem_thp_restore(old);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+#define FAULT_TIMES	65536
+
+struct fault_timer {
+	char *page;		/* a shared page outside the conversion */
+	int stop;
+	unsigned long nr;
+	double start[FAULT_TIMES], end[FAULT_TIMES];
+};
+
+/*
+ * Write-fault @page again and again (MADV_DONTNEED drops the PTE; a write
+ * fault of a shared mapping takes no fault-around: it goes through
+ * shmem_fault() and the pair's lock), timing each fault.
+ */
+static void *fault_timer(void *arg)
+{
+	struct fault_timer *f = arg;
+
+	while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE) &&
+	       f->nr < FAULT_TIMES) {
+		madvise(f->page, page_size, MADV_DONTNEED);
+		f->start[f->nr] = now_s();
+		/* a store only: a read would fault around, without the lock */
+		__atomic_store_n(&f->page[0], 1, __ATOMIC_RELAXED);
+		f->end[f->nr] = now_s();
+		__atomic_add_fetch(&f->nr, 1, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+/* The longest fault that overlapped [@c0, @c1]; *@n: how many did. */
+static double longest_fault_within(struct fault_timer *f, double c0,
+				   double c1, unsigned long *n)
+{
+	double longest = 0;
+
+	*n = 0;
+	for (unsigned long i = 0; i < f->nr; i++) {
+		if (f->end[i] < c0 || f->start[i] > c1)
+			continue;
+		(*n)++;
+		if (f->end[i] - f->start[i] > longest)
+			longest = f->end[i] - f->start[i];
+	}
+	return longest;
+}
+
+/*
+ * A conversion that has to swap its range back in does that before it
+ * takes the locks that stop faults: a fault on an offset outside the range
+ * waits at most for the moves, not for swap-in I/O.  Before, both
+ * invalidate_locks were held for write across the swap-in of the whole
+ * range, and the fault waited for nearly all of it.
+ */
+TEST(unrelated_fault_does_not_wait_for_swap_in)
+{
+	const size_t range = 32UL << 20, size = range + (2UL << 20);
+	struct fault_timer *f;
+	double c0, c1, longest;
+	unsigned long during;
+	struct kvm_vm *vm;
+	pthread_t thread;
+	int pfd, sfd;
+	char *m;
+
+	page_size = getpagesize();
+	f = calloc(1, sizeof(*f));
+	ASSERT_NE(f, NULL);
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				      GUEST_MEMFD_FLAG_PAIR_SHARED);
+	ASSERT_GE(pfd, 0);
+	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, O_CLOEXEC);
+	ASSERT_GE(sfd, 0);
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	ASSERT_NE(m, MAP_FAILED);
+
+	fill_pages(m, 0, range / page_size, 21);
+	ASSERT_EQ(madvise(m, range, MADV_PAGEOUT), 0);
+	ASSERT_GT(pair_stats(pfd).swapped_pages, range / page_size / 2)
+		TH_LOG("the range did not swap out (no swap device?)");
+
+	f->page = m + range + page_size;
+	f->page[0] = 0;
+	ASSERT_EQ(pthread_create(&thread, NULL, fault_timer, f), 0);
+	while (__atomic_load_n(&f->nr, __ATOMIC_ACQUIRE) < 100)
+		usleep(1000);
+
+	c0 = now_s();
+	ASSERT_EQ(pair_convert(pfd, 0, range, GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	c1 = now_s();
+	usleep(10000);
+	__atomic_store_n(&f->stop, 1, __ATOMIC_RELEASE);
+	pthread_join(thread, NULL);
+	longest = longest_fault_within(f, c0, c1, &during);
+
+	ksft_print_msg("to-private of %zu MiB swapped out: %.3f s\n",
+		       range >> 20, c1 - c0);
+	ksft_print_msg("%lu faults elsewhere meanwhile, longest %.3f s\n",
+		       during, longest);
+	EXPECT_GT(during, 0);
+	EXPECT_LT(longest, (c1 - c0) / 2)
+		TH_LOG("a fault outside the range waited %.3f s of a %.3f s conversion",
+		       longest, c1 - c0);
+
+	ASSERT_EQ(pair_convert(pfd, 0, range, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	EXPECT_EQ(bad_page(m, 0, range / page_size, 21), -1);
+	munmap(m, size);
+	close(sfd);
+	close(pfd);
+	kvm_vm_free(vm);
+	free(f);
 }
 
 FIXTURE(collapse) {
