@@ -13,13 +13,16 @@
  * - writes through the PTEs of a shmem THP survive MADV_COLLAPSE and
  *   reclaim, on a paired and on a plain memfd;
  * - a fault outside a conversion's range does not wait for the swap-in of
- *   the range (needs a swap device: tests/setup-zram.sh).
+ *   the range (needs a swap device: tests/setup-zram.sh);
+ * - a reference held by another CPU's LRU batch is not a refusal, and a
+ *   refusal names the pinned folio, not a neighbour that had to split.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +39,7 @@
 #include "test_util.h"
 #include "gmem_pair_util.h"
 #include "../kselftest_harness.h"
+#include "../../../../mm/gup_test.h"
 
 #define NR_PAGES	64
 #define PAIR_SIZE	(NR_PAGES * 4096UL)
@@ -717,6 +721,146 @@ TEST(unrelated_fault_does_not_wait_for_swap_in)
 	close(pfd);
 	kvm_vm_free(vm);
 	free(f);
+}
+
+/* Run the calling thread on @cpu only. */
+static bool run_on_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return !pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+struct batch_holder {
+	int sfd;
+	size_t pages;
+	int ready[2];	/* the holder writes a byte when its batch is full */
+	int done[2];	/* and sleeps until it reads one */
+	int err;
+};
+
+/*
+ * On CPU 1: read the start of each page twice.  The first read marks the
+ * folio referenced, the second queues it for activation in CPU 1's
+ * lru_activate batch, which holds a reference and leaves it on the LRU (a
+ * batch is flushed at 15 folios or when CPU 1 drains).  Then sleep, so
+ * that nothing on CPU 1 drains it.
+ */
+static void *batch_holder(void *arg)
+{
+	struct batch_holder *h = arg;
+	char c = 0;
+
+	if (!run_on_cpu(1))
+		h->err = EINVAL;
+	for (int round = 0; round < 2 && !h->err; round++)
+		for (size_t i = 0; i < h->pages; i++)
+			if (pread(h->sfd, &c, 1, i * page_size) != 1)
+				h->err = errno;
+	if (write(h->ready[1], &c, 1) != 1 || read(h->done[0], &c, 1) != 1)
+		h->err = EIO;
+	return NULL;
+}
+
+/*
+ * A folio that another CPU's LRU batch (here: activate) holds a reference on is
+ * neither pinned nor in use: a conversion drains every CPU's batches (once,
+ * without its locks) and moves it.  Refusing it as ERR_REFERENCED was
+ * defect 7 of the review.
+ */
+TEST_F(pair, lru_batch_of_another_cpu_is_not_a_refusal)
+{
+	struct batch_holder h = { .sfd = self->sfd, .pages = 8 };
+	struct gmem_pair_convert out;
+	pthread_t thread;
+	char c = 0;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "needs two CPUs");
+	ASSERT_TRUE(run_on_cpu(0));
+	fill_pages(self->mem, 0, NR_PAGES, 13);
+	ASSERT_EQ(pipe(h.ready), 0);
+	ASSERT_EQ(pipe(h.done), 0);
+	ASSERT_EQ(pthread_create(&thread, NULL, batch_holder, &h), 0);
+	ASSERT_EQ(read(h.ready[0], &c, 1), 1);
+	ASSERT_EQ(h.err, 0) TH_LOG("reads on CPU 1: %s", strerror(h.err));
+
+	EXPECT_EQ(pair_convert(self->pfd, 0, 8 * page_size,
+			       GMEM_PAIR_TO_PRIVATE, 0, &out), 0)
+		TH_LOG("refused at %#llx, reason %u: %s",
+		       (unsigned long long)out.error_offset, out.error_reason,
+		       strerror(errno));
+	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_PRIVATE);
+
+	ASSERT_EQ(write(h.done[1], &c, 1), 1);
+	pthread_join(thread, NULL);
+	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0,
+			       NULL), 0);
+	EXPECT_EQ(bad_page(self->mem, 0, NR_PAGES, 13), -1);
+	close(h.ready[0]);
+	close(h.ready[1]);
+	close(h.done[0]);
+	close(h.done[1]);
+}
+
+/*
+ * A to-private of [1 MiB, 3 MiB) over two shmem THPs, one page of the
+ * second pinned: the first THP splits, the refusal names the pinned folio
+ * (ERR_PINNED, inside the second THP), and nothing changed.  It used to be
+ * refused at 1 MiB, inside the first THP, which nobody pinned.
+ */
+TEST(refusal_names_the_pinned_thp_not_its_neighbour)
+{
+	const size_t huge = 2UL << 20, size = 2 * huge;
+	struct pin_longterm_test pin = { .size = 4096,
+					 .flags = PIN_LONGTERM_TEST_FLAG_USE_WRITE };
+	struct gmem_pair_convert out;
+	struct kvm_vm *vm;
+	char old[128], *area, *m;
+	int pfd, sfd, gup;
+	long huge0;
+
+	page_size = getpagesize();
+	gup = open("/sys/kernel/debug/gup_test", O_RDWR);
+	ASSERT_GE(gup, 0);
+	ASSERT_TRUE(shmem_thp_advise(old, sizeof(old)));
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				      GUEST_MEMFD_FLAG_PAIR_SHARED);
+	ASSERT_GE(pfd, 0);
+	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	ASSERT_GE(sfd, 0);
+	m = mmap_2m_aligned(sfd, size, &area);
+	ASSERT_NE(m, NULL);
+	huge0 = meminfo_kb("ShmemHugePages:");
+	fill_pages(m, 0, size / page_size, 17);
+	ASSERT_EQ(meminfo_kb("ShmemHugePages:") - huge0, 4096)
+		TH_LOG("the memfd did not get two 2M folios");
+
+	pin.addr = (uint64_t)(unsigned long)(m + huge + 5 * page_size);
+	ASSERT_EQ(ioctl(gup, PIN_LONGTERM_TEST_START, &pin), 0);
+	EXPECT_EQ(pair_convert(pfd, huge / 2, huge, GMEM_PAIR_TO_PRIVATE, 0,
+			       &out), -1);
+	EXPECT_EQ(errno, EBUSY);
+	EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_PINNED);
+	EXPECT_GE(out.error_offset, huge);
+	EXPECT_LT(out.error_offset, size);
+	EXPECT_EQ(pair_stats(pfd).private_pages, 0);
+	ASSERT_EQ(ioctl(gup, PIN_LONGTERM_TEST_STOP), 0);
+
+	EXPECT_EQ(pair_convert(pfd, huge / 2, huge, GMEM_PAIR_TO_PRIVATE, 0,
+			       NULL), 0);
+	EXPECT_EQ(pair_stats(pfd).private_pages, huge / page_size);
+	ASSERT_EQ(pair_convert(pfd, 0, size, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	EXPECT_EQ(bad_page(m, 0, size / page_size, 17), -1);
+	munmap(area, size + huge);
+	close(sfd);
+	close(pfd);
+	close(gup);
+	kvm_vm_free(vm);
+	shmem_thp_restore(old);
 }
 
 FIXTURE(collapse) {
