@@ -132,6 +132,19 @@ static void guest_code_read(uint64_t gpa, uint64_t size, uint64_t pattern)
 	GUEST_DONE();
 }
 
+#define FLIP_PASSES	400
+
+/* Read [gpa, gpa + size) again and again: every 8 bytes hold @pattern. */
+static void guest_code_reread(uint64_t gpa, uint64_t size, uint64_t pattern)
+{
+	for (int pass = 0; pass < FLIP_PASSES; pass++)
+		for (uint64_t i = 0; i < size; i += 8)
+			__GUEST_ASSERT(*(uint64_t *)(gpa + i) == pattern,
+				       "pass %d, gpa %lx: %lx", pass, gpa + i,
+				       *(uint64_t *)(gpa + i));
+	GUEST_DONE();
+}
+
 static sigjmp_buf jmp;
 
 static void on_sigbus(int sig)
@@ -327,6 +340,74 @@ static void test_rebind_follows_the_pair(const struct vm_shape shape)
 	kvm_vm_free(vm);
 }
 
+struct flipper {
+	struct kvm_vm *vm;
+	uint64_t gpa, size;
+	int stop;
+	unsigned long flips;
+};
+
+/* Flip [gpa, gpa + size) between private and shared until told to stop. */
+static void *flip_attributes(void *arg)
+{
+	struct flipper *f = arg;
+
+	while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {
+		vm_set_memory_attributes(f->vm, f->gpa, f->size,
+					 f->flips % 2 ? 0 :
+					 KVM_MEMORY_ATTRIBUTE_PRIVATE);
+		f->flips++;
+	}
+	return NULL;
+}
+
+/*
+ * KVM_SET_MEMORY_ATTRIBUTES converts the pair under a running vCPU that
+ * reads the range again and again: every read sees the data, and the vCPU
+ * never exits (no KVM_EXIT_MEMORY_FAULT, no -EFAULT).  The pair's
+ * conversion runs inside KVM's MMU invalidation of the range, so a vCPU
+ * fault in flight retries until the attributes are stored; the pair used
+ * to finish before KVM stored them, and a fault in between found the gfn
+ * neither in the memfd (moved) nor private (attributes not yet updated).
+ */
+static void test_flips_under_a_running_vcpu(const struct vm_shape shape)
+{
+	const size_t size = 16 * PAGE_SIZE;
+	struct flipper f = { .gpa = DATA_GPA, .size = size };
+	struct kvm_vcpu *vcpu;
+	pthread_t flipper;
+	uint8_t *hva;
+	int pfd, sfd;
+
+	f.vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_reread);
+	pfd = vm_create_guest_memfd(f.vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED);
+	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	TEST_ASSERT(sfd >= 0, "GMEM_PAIR_GET_SHARED_FD");
+	hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	TEST_ASSERT(hva != MAP_FAILED, "mmap memfd");
+	memset(hva, 0x3e, size);
+	vm_set_user_memory_region2(f.vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD,
+				   DATA_GPA, size, hva, pfd, 0);
+	virt_map(f.vm, DATA_GPA, DATA_GPA, size / PAGE_SIZE);
+	vcpu_args_set(vcpu, 3, DATA_GPA, size, 0x3e3e3e3e3e3e3e3eULL);
+
+	TEST_ASSERT(!pthread_create(&flipper, NULL, flip_attributes, &f),
+		    "pthread_create");
+	TEST_ASSERT_EQ(run_to_sync(vcpu), 0);
+	__atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(flipper, NULL);
+	ksft_print_msg("%lu conversions under the running vCPU\n", f.flips);
+	TEST_ASSERT(f.flips >= 2, "only %lu conversions", f.flips);
+
+	vm_set_memory_attributes(f.vm, DATA_GPA, size, 0);
+	TEST_ASSERT(host_sees(hva, size, 0x3e), "data kept");
+	munmap(hva, size);
+	close(sfd);
+	close(pfd);
+	kvm_vm_free(f.vm);
+}
+
 /*
  * A shmem THP that was fallocated but never written is not uptodate (its
  * bytes are whatever the page held before).  Moved whole to the private
@@ -417,7 +498,7 @@ int main(int argc, char *argv[])
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GMEM_PAIR));
 	signal(SIGBUS, on_sigbus);
 	ksft_print_header();
-	ksft_set_plan(12);
+	ksft_set_plan(13);
 	TEST_ASSERT(shmem_thp("advise"), "shmem_enabled");
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
@@ -547,5 +628,9 @@ int main(int argc, char *argv[])
 	/* 9. a re-created memslot takes the pair's state */
 	test_rebind_follows_the_pair(shape);
 	ksft_test_result_pass("KVM's view follows the pair across slot delete and re-create\n");
+
+	/* 10. conversions under a vCPU that keeps reading the range */
+	test_flips_under_a_running_vcpu(shape);
+	ksft_test_result_pass("conversions under a running vCPU: no exit, data kept\n");
 	ksft_finished();
 }
