@@ -69,8 +69,6 @@ static inline struct inode *gmem_pair_shared_inode(struct gmem_pair *pair)
 
 /* Extents one GMEM_PAIR_QUERY call returns at most. */
 #define GMEM_PAIR_QUERY_MAX_EXTENTS	1024
-/* Pages GMEM_PAIR_QUERY looks at between two cond_resched(). */
-#define GMEM_PAIR_QUERY_BATCH		1024
 
 void gmem_pair_put(struct gmem_pair *pair);
 void gmem_pair_fill_stats(struct gmem_pair *pair, struct gmem_pair_stats *st);

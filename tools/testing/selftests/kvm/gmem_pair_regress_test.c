@@ -15,7 +15,9 @@
  * - a fault outside a conversion's range does not wait for the swap-in of
  *   the range (needs a swap device: tests/setup-zram.sh);
  * - a reference held by another CPU's LRU batch is not a refusal, and a
- *   refusal names the pinned folio, not a neighbour that had to split.
+ *   refusal names the pinned folio, not a neighbour that had to split;
+ * - GMEM_PAIR_QUERY of a large, mostly empty pair costs what its extents
+ *   cost, not a lookup per page under the pair's locks.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -721,6 +723,51 @@ TEST(unrelated_fault_does_not_wait_for_swap_in)
 	close(pfd);
 	kvm_vm_free(vm);
 	free(f);
+}
+
+/*
+ * A 64 GiB pair with a few pages in each state: QUERY walks it in time
+ * proportional to its extents.  It used to look up every page (16M xarray
+ * lookups per call, with the pair's locks held for read: a conversion
+ * queued behind it made every fault wait too).
+ */
+TEST(query_of_a_large_sparse_pair_is_fast)
+{
+	const size_t size = 64UL << 30, gib = 1UL << 30;
+	struct gmem_pair_extent ext[8];
+	struct gmem_pair_query q;
+	struct kvm_vm *vm;
+	int pfd, sfd, n = 0;
+	uint64_t off = 0;
+	double t0, t;
+
+	page_size = getpagesize();
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				      GUEST_MEMFD_FLAG_PAIR_SHARED);
+	ASSERT_GE(pfd, 0);
+	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, O_CLOEXEC);
+	ASSERT_GE(sfd, 0);
+	/* shared pages at 1 GiB, private ones at 9 GiB, holes elsewhere */
+	ASSERT_EQ(pwrite(sfd, "x", 1, gib), 1);
+	ASSERT_EQ(pwrite(sfd, "y", 1, 9 * gib), 1);
+	ASSERT_EQ(pair_convert(pfd, 8 * gib, 2 * gib, GMEM_PAIR_TO_PRIVATE, 0,
+			       NULL), 0);
+
+	t0 = now_s();
+	do {
+		ASSERT_EQ(pair_query(pfd, off, ext, 8, &q), 0);
+		n += q.nr_extents;
+		off = q.next_offset;
+	} while (q.nr_extents && off < size);
+	t = now_s() - t0;
+	ksft_print_msg("QUERY of a 64 GiB pair: %d extents, %.3f s\n", n, t);
+	/* hole, shared, hole, private hole, private, private hole, hole */
+	EXPECT_EQ(n, 7);
+	EXPECT_LT(t, 0.5) TH_LOG("QUERY took %.3f s", t);
+	close(sfd);
+	close(pfd);
+	kvm_vm_free(vm);
 }
 
 /* Run the calling thread on @cpu only. */

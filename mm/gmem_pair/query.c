@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gmem_pair: GMEM_PAIR_QUERY, the state of a pair as extents.
+ *
+ * An extent is a run of offsets in one state: private (a page in the
+ * private file), private hole, shared (a page or swap entry in the memfd),
+ * shared hole.  Its end is the first offset where the state bitmap or the
+ * presence of an entry in the page cache of the extent's side changes, so
+ * a walk costs what the extents and the pages in them cost: holes are
+ * skipped with xa_find(), runs of the bitmap with find_next_bit().
+ */
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/xarray.h>
+#include "internal.h"
+
+static u32 gmem_pair_state(struct gmem_pair *pair, pgoff_t index)
+{
+	if (test_bit(index, pair->private_bits))
+		return xa_load(&pair->private_mapping->i_pages, index) ?
+		       GMEM_PAIR_STATE_PRIVATE : GMEM_PAIR_STATE_PRIVATE_HOLE;
+	/* A swap entry counts as a shared page. */
+	return xa_load(&pair->shared_mapping->i_pages, index) ?
+	       GMEM_PAIR_STATE_SHARED : GMEM_PAIR_STATE_SHARED_HOLE;
+}
+
+/* The first index in [@index, @end) that holds an entry; @end if none. */
+static pgoff_t gmem_pair_next_entry(struct xarray *xa, pgoff_t index,
+				    pgoff_t end)
+{
+	unsigned long found = index;
+
+	if (xa_find(xa, &found, end - 1, XA_PRESENT))
+		return found;
+	return end;
+}
+
+/*
+ * The first index in [@index, @end) without an entry; @end if none.  Walks
+ * the entries, a large folio or swap entry at a time.
+ */
+static pgoff_t gmem_pair_next_hole(struct xarray *xa, pgoff_t index,
+				   pgoff_t end)
+{
+	XA_STATE(xas, xa, index);
+	pgoff_t next = index;
+	void *entry;
+
+	rcu_read_lock();
+	xas_for_each(&xas, entry, end - 1) {
+		unsigned long nr;
+
+		if (xas_retry(&xas, entry))
+			continue;
+		if (xas.xa_index > next)
+			break;
+		nr = 1UL << xas_get_order(&xas);
+		next = max(next, round_down(xas.xa_index, nr) + nr);
+		if (need_resched()) {
+			xas_pause(&xas);
+			rcu_read_unlock();
+			cond_resched();
+			rcu_read_lock();
+		}
+	}
+	rcu_read_unlock();
+	return min(next, end);
+}
+
+/* The index after the extent of @state that starts at @index. */
+static pgoff_t gmem_pair_extent_end(struct gmem_pair *pair, pgoff_t index,
+				    u32 state)
+{
+	bool private = state == GMEM_PAIR_STATE_PRIVATE ||
+		       state == GMEM_PAIR_STATE_PRIVATE_HOLE;
+	struct address_space *mapping = private ? pair->private_mapping :
+						  pair->shared_mapping;
+	pgoff_t end;
+
+	if (private)
+		end = find_next_zero_bit(pair->private_bits, pair->nr_pages,
+					 index);
+	else
+		end = find_next_bit(pair->private_bits, pair->nr_pages, index);
+	if (state == GMEM_PAIR_STATE_PRIVATE ||
+	    state == GMEM_PAIR_STATE_SHARED)
+		return gmem_pair_next_hole(&mapping->i_pages, index, end);
+	return gmem_pair_next_entry(&mapping->i_pages, index, end);
+}
+
+/**
+ * gmem_pair_query_extents - GMEM_PAIR_QUERY
+ * @pair: the pair; the caller holds the private file open
+ * @q: the request; nr_extents and next_offset are updated
+ * @out: where the extents go
+ *
+ * Under both invalidate_locks for read: no conversion runs meanwhile
+ * (faults, which take them for read too, may fill shared holes).  The
+ * extents are copied out after the locks are dropped (the buffer may live
+ * in the memfd itself).
+ *
+ * Return: 0, -EINVAL for a bad request, -ENOMEM or -EFAULT.
+ */
+int gmem_pair_query_extents(struct gmem_pair *pair, struct gmem_pair_query *q,
+			    struct gmem_pair_extent __user *out)
+{
+	u32 max = min_t(u32, q->nr_extents, GMEM_PAIR_QUERY_MAX_EXTENTS);
+	struct gmem_pair_extent *ext;
+	pgoff_t index;
+	u32 n = 0;
+	int err = 0;
+
+	if (q->flags || !PAGE_ALIGNED(q->offset))
+		return -EINVAL;
+	if (q->offset > ((u64)pair->nr_pages << PAGE_SHIFT))
+		return -EINVAL;
+	ext = kvcalloc(max ?: 1, sizeof(*ext), GFP_KERNEL);
+	if (!ext)
+		return -ENOMEM;
+
+	filemap_invalidate_lock_shared(pair->private_mapping);
+	filemap_invalidate_lock_shared(pair->shared_mapping);
+	index = q->offset >> PAGE_SHIFT;
+	while (index < pair->nr_pages && n < max) {
+		u32 state = gmem_pair_state(pair, index);
+		pgoff_t first = index;
+
+		/* a fault may fill a hole meanwhile: at least one page */
+		index = max(gmem_pair_extent_end(pair, index, state), first + 1);
+		ext[n].offset = (u64)first << PAGE_SHIFT;
+		ext[n].size = (u64)(index - first) << PAGE_SHIFT;
+		ext[n].state = state;
+		n++;
+		cond_resched();
+	}
+	gmem_pair_fill_stats(pair, &q->stats);
+	filemap_invalidate_unlock_shared(pair->shared_mapping);
+	filemap_invalidate_unlock_shared(pair->private_mapping);
+
+	if (n && copy_to_user(out, ext, n * sizeof(*ext)))
+		err = -EFAULT;
+	q->nr_extents = n;
+	q->next_offset = (u64)index << PAGE_SHIFT;
+	kvfree(ext);
+	return err;
+}
