@@ -57,12 +57,12 @@ series-check:
 clean:
 	rm -rf $(BUILD)
 
-# Benchmarks (not tests): prints ratios measured in one boot, then judges
-# the boot like a test run (fails on a failed benchmark or a kernel splat).
+# Benchmarks (not tests, not part of check): tests/plan.bench booted twice,
+# under QEMU -icount (instructions: the headline) and plain TCG; writes
+# build/runs/bench/results.md and per-folio.png, prints the results, then
+# judges both boots like test runs (fails on a failed benchmark or a splat).
 bench: tests
-	scripts/vm-run.sh main $(CURDIR)/tests/plan.bench $(BUILD)/runs/bench
-	cat $(BUILD)/runs/bench/*.out || true
-	SUMMARY=/dev/null scripts/results.sh bench $(CURDIR)/tests/plan.bench $(BUILD)/runs/bench
+	scripts/bench.sh
 
 # Randomized stress against a model on the debug kernel (not part of check,
 # which runs a 60 s slice): make stress [SECONDS=600] [SEED=n]
