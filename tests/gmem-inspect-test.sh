@@ -6,7 +6,8 @@
 #      refusal -> shared [0, 4), private [4, 7), shared [7, 64);
 #   B: another process, 32 pages, 2 to private;
 #   C: a pair held by its memfd only (-m).
-# Every figure printed (human and --json) must equal the known state,
+# Every figure printed (human and --json, the extents' details included:
+# every page of A resident, 4K, unpinned) must equal the known state,
 # --all must find A, B (with their memfd and mapping) and C (memfd only),
 # and each error case must give its exit code.
 # Exit status: 0, or 1 with one "FAIL:" line per difference.
@@ -99,15 +100,18 @@ expect "--json" "$(python3 - "$tmp/json" "$(w A pair_id)" "$(w A memfd_ino)" "$(
 import json, sys
 path, pid_, ino, pid, comm, fd, ps = sys.argv[1:]
 d = json.load(open(path))
+def pages(n):	# GMEM_PAIR_QUERY_DETAILS: n resident 4K pages, none swapped or pinned
+    return {"resident_pages": n, "swapped_pages": 0, "pinned_pages": 0,
+            "movable_pages": 0, "orders": [0]}
 want = {
     "version": 1, "page_size": int(ps), "unreadable_processes": 0,
     "pairs": [{
         "id": int(pid_), "queried": True, "error": None, "size": 64 * int(ps),
         "memfd_ino": int(ino),
         "holders": [{"pid": int(pid), "comm": comm, "fd": int(fd), "file": "private"}],
-        "extents": [{"offset": 0, "size": 4 * int(ps), "state": "shared"},
-                    {"offset": 4 * int(ps), "size": 3 * int(ps), "state": "private"},
-                    {"offset": 7 * int(ps), "size": 57 * int(ps), "state": "shared"}],
+        "extents": [dict(offset=0, size=4 * int(ps), state="shared", **pages(4)),
+                    dict(offset=4 * int(ps), size=3 * int(ps), state="private", **pages(3)),
+                    dict(offset=7 * int(ps), size=57 * int(ps), state="shared", **pages(57))],
         "counters": {"private_pages": 3, "shared_pages": 61, "swapped_pages": 0,
                      "to_shared_pages": 4, "to_private_pages": 7, "conversions": 11,
                      "refused_pinned": 2, "refused_movable": 0, "migrated_pages": 0},

@@ -73,6 +73,6 @@ static inline struct inode *gmem_pair_shared_inode(struct gmem_pair *pair)
 void gmem_pair_put(struct gmem_pair *pair);
 void gmem_pair_fill_stats(struct gmem_pair *pair, struct gmem_pair_stats *st);
 int gmem_pair_query_extents(struct gmem_pair *pair, struct gmem_pair_query *q,
-			    struct gmem_pair_extent __user *out);
+			    void __user *out);
 
 #endif /* _MM_GMEM_PAIR_INTERNAL_H */

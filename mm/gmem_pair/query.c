@@ -7,7 +7,10 @@
  * shared hole.  Its end is the first offset where the state bitmap or the
  * presence of an entry in the page cache of the extent's side changes, so
  * a walk costs what the extents and the pages in them cost: holes are
- * skipped with xa_find(), runs of the bitmap with find_next_bit().
+ * skipped with xa_find(), runs of the bitmap with find_next_bit().  With
+ * GMEM_PAIR_QUERY_DETAILS, each extent's folios are looked at once more,
+ * a folio at a time, for what they are (resident, swapped, pinned,
+ * movable, orders).
  */
 #include <linux/mm.h>
 #include <linux/pagemap.h>
@@ -70,6 +73,55 @@ static pgoff_t gmem_pair_next_hole(struct xarray *xa, pgoff_t index,
 	return min(next, end);
 }
 
+/* Count the folios and swap entries of [@start, @end) of @mapping into @d. */
+static void gmem_pair_extent_detail(struct address_space *mapping,
+				    pgoff_t start, pgoff_t end,
+				    struct gmem_pair_extent_details *d)
+{
+	XA_STATE(xas, &mapping->i_pages, start);
+	void *entry;
+
+	rcu_read_lock();
+	xas_for_each(&xas, entry, end - 1) {
+		struct folio *folio = entry;
+		unsigned long nr, pages;
+		pgoff_t head;
+
+		if (xas_retry(&xas, entry))
+			continue;
+		nr = 1UL << xas_get_order(&xas);
+		head = round_down(xas.xa_index, nr);
+		pages = min(end, head + nr) - max(start, head);
+		if (xa_is_value(entry)) {
+			d->swapped_pages += pages;
+			continue;
+		}
+		if (!folio_try_get(folio))
+			goto retry;
+		if (unlikely(folio != xas_reload(&xas))) {
+			folio_put(folio);
+			goto retry;
+		}
+		d->resident_pages += pages;
+		d->orders |= BIT(folio_order(folio));
+		if (folio_maybe_dma_pinned(folio))
+			d->pinned_pages += pages;
+		if (!folio_is_longterm_pinnable(folio))
+			d->movable_pages += pages;
+		folio_put(folio);
+		if (need_resched()) {
+			xas_pause(&xas);
+			rcu_read_unlock();
+			cond_resched();
+			rcu_read_lock();
+		}
+		continue;
+retry:
+		xas_reset(&xas);
+	}
+	rcu_read_unlock();
+}
+
 /* The index after the extent of @state that starts at @index. */
 static pgoff_t gmem_pair_extent_end(struct gmem_pair *pair, pgoff_t index,
 				    u32 state)
@@ -95,7 +147,8 @@ static pgoff_t gmem_pair_extent_end(struct gmem_pair *pair, pgoff_t index,
  * gmem_pair_query_extents - GMEM_PAIR_QUERY
  * @pair: the pair; the caller holds the private file open
  * @q: the request; nr_extents and next_offset are updated
- * @out: where the extents go
+ * @out: where the extents go: struct gmem_pair_extent[], or
+ *	struct gmem_pair_extent_details[] with GMEM_PAIR_QUERY_DETAILS
  *
  * Under both invalidate_locks for read: no conversion runs meanwhile
  * (faults, which take them for read too, may fill shared holes).  The
@@ -105,15 +158,16 @@ static pgoff_t gmem_pair_extent_end(struct gmem_pair *pair, pgoff_t index,
  * Return: 0, -EINVAL for a bad request, -ENOMEM or -EFAULT.
  */
 int gmem_pair_query_extents(struct gmem_pair *pair, struct gmem_pair_query *q,
-			    struct gmem_pair_extent __user *out)
+			    void __user *out)
 {
 	u32 max = min_t(u32, q->nr_extents, GMEM_PAIR_QUERY_MAX_EXTENTS);
-	struct gmem_pair_extent *ext;
+	bool details = q->flags & GMEM_PAIR_QUERY_DETAILS;
+	struct gmem_pair_extent_details *ext;
 	pgoff_t index;
-	u32 n = 0;
+	u32 i, n = 0;
 	int err = 0;
 
-	if (q->flags || !PAGE_ALIGNED(q->offset))
+	if (q->flags & ~GMEM_PAIR_QUERY_DETAILS || !PAGE_ALIGNED(q->offset))
 		return -EINVAL;
 	if (q->offset > ((u64)pair->nr_pages << PAGE_SHIFT))
 		return -EINVAL;
@@ -133,6 +187,12 @@ int gmem_pair_query_extents(struct gmem_pair *pair, struct gmem_pair_query *q,
 		ext[n].offset = (u64)first << PAGE_SHIFT;
 		ext[n].size = (u64)(index - first) << PAGE_SHIFT;
 		ext[n].state = state;
+		if (details && state == GMEM_PAIR_STATE_PRIVATE)
+			gmem_pair_extent_detail(pair->private_mapping, first,
+						index, &ext[n]);
+		else if (details && state == GMEM_PAIR_STATE_SHARED)
+			gmem_pair_extent_detail(pair->shared_mapping, first,
+						index, &ext[n]);
 		n++;
 		cond_resched();
 	}
@@ -140,8 +200,21 @@ int gmem_pair_query_extents(struct gmem_pair *pair, struct gmem_pair_query *q,
 	filemap_invalidate_unlock_shared(pair->shared_mapping);
 	filemap_invalidate_unlock_shared(pair->private_mapping);
 
-	if (n && copy_to_user(out, ext, n * sizeof(*ext)))
-		err = -EFAULT;
+	for (i = 0; i < n && !err; i++) {
+		struct gmem_pair_extent e = {
+			.offset = ext[i].offset,
+			.size = ext[i].size,
+			.state = ext[i].state,
+		};
+
+		if (details)
+			err = copy_to_user(out + i * sizeof(ext[i]), &ext[i],
+					   sizeof(ext[i]));
+		else
+			err = copy_to_user(out + i * sizeof(e), &e, sizeof(e));
+		if (err)
+			err = -EFAULT;
+	}
 	q->nr_extents = n;
 	q->next_offset = (u64)index << PAGE_SHIFT;
 	kvfree(ext);

@@ -68,7 +68,8 @@ struct pair {
 	bool queried;		/* stats and extents are valid */
 	const char *why_not;	/* else: why not */
 	struct gmem_pair_stats stats;
-	struct gmem_pair_extent *ext;
+	struct gmem_pair_extent_details *ext;
+	bool details;		/* the kernel filled the details of ext[] */
 	size_t nr_ext;
 	unsigned long memfd_ino;	/* 0: unknown */
 	uint64_t size;
@@ -153,24 +154,44 @@ static int grab_fd(pid_t pid, int fd)
  */
 static int query(int fd, struct pair *p)
 {
-	struct gmem_pair_extent ext[256];
+	struct gmem_pair_extent_details ext[256];
+	struct gmem_pair_extent plain[256];
 	struct gmem_pair_query q;
 	uint64_t off = 0;
 	struct stat st;
 	int sfd;
 
-	do {
+	p->details = true;
+	for (;;) {
 		memset(&q, 0, sizeof(q));
 		q.offset = off;
-		q.extents = (uint64_t)(uintptr_t)ext;
 		q.nr_extents = 256;
-		if (ioctl(fd, GMEM_PAIR_QUERY, &q))
+		q.flags = p->details ? GMEM_PAIR_QUERY_DETAILS : 0;
+		q.extents = (uint64_t)(uintptr_t)(p->details ? (void *)ext :
+						  (void *)plain);
+		if (ioctl(fd, GMEM_PAIR_QUERY, &q)) {
+			/* a kernel without details: plain extents */
+			if (errno == EINVAL && p->details && !off) {
+				p->details = false;
+				continue;
+			}
 			return -errno;
+		}
+		if (!p->details) {
+			memset(ext, 0, sizeof(ext));
+			for (uint32_t i = 0; i < q.nr_extents; i++) {
+				ext[i].offset = plain[i].offset;
+				ext[i].size = plain[i].size;
+				ext[i].state = plain[i].state;
+			}
+		}
 		p->ext = xrealloc(p->ext, (p->nr_ext + q.nr_extents) * sizeof(*ext));
 		memcpy(p->ext + p->nr_ext, ext, q.nr_extents * sizeof(*ext));
 		p->nr_ext += q.nr_extents;
 		off = q.next_offset;
-	} while (q.nr_extents && off < q.stats.size);
+		if (!q.nr_extents || off >= q.stats.size)
+			break;
+	}
 	p->stats = q.stats;
 	p->size = q.stats.size;
 	p->queried = true;
@@ -199,6 +220,21 @@ static const char *human(uint64_t bytes, char *buf, size_t len)
 	}
 	snprintf(buf, len, "%.1f %s", v, unit[u]);
 	return buf;
+}
+
+/* The orders set in @orders, lowest first, @sep between; @none if none. */
+static void print_orders(uint32_t orders, const char *sep, const char *none)
+{
+	const char *s = "";
+
+	if (!orders)
+		printf("%s", none);
+	for (int n = 0; n < 32; n++) {
+		if (!(orders & (1U << n)))
+			continue;
+		printf("%s%d", s, n);
+		s = sep;
+	}
 }
 
 static const char *state_name(uint32_t state)
@@ -276,13 +312,28 @@ static void print_pair(const struct pair *p)
 	if (!p->queried)
 		return;
 	printf("extents   %zu\n\n", p->nr_ext);
-	printf("%-14s  %-14s  %-12s  %10s\n", "OFFSET", "LENGTH", "STATE", "SIZE");
-	for (size_t i = 0; i < p->nr_ext; i++)
-		printf("0x%012llx  0x%012llx  %-12s  %10s\n",
-		       (unsigned long long)p->ext[i].offset,
-		       (unsigned long long)p->ext[i].size,
-		       state_name(p->ext[i].state),
-		       human(p->ext[i].size, b, sizeof(b)));
+	printf("%-14s  %-14s  %-12s  %10s", "OFFSET", "LENGTH", "STATE", "SIZE");
+	if (p->details)
+		printf("  %9s %9s %9s %9s  %s", "RESIDENT", "SWAPPED", "PINNED",
+		       "MOVABLE", "ORDERS");
+	printf("\n");
+	for (size_t i = 0; i < p->nr_ext; i++) {
+		const struct gmem_pair_extent_details *e = &p->ext[i];
+
+		printf("0x%012llx  0x%012llx  %-12s  %10s",
+		       (unsigned long long)e->offset,
+		       (unsigned long long)e->size, state_name(e->state),
+		       human(e->size, b, sizeof(b)));
+		if (p->details) {
+			printf("  %9llu %9llu %9llu %9llu  ",
+			       (unsigned long long)e->resident_pages,
+			       (unsigned long long)e->swapped_pages,
+			       (unsigned long long)e->pinned_pages,
+			       (unsigned long long)e->movable_pages);
+			print_orders(e->orders, ",", "-");
+		}
+		printf("\n");
+	}
 	printf("\ncounters\n");
 	for (const struct counter *c = counters; c < counters + NR_COUNTERS; c++)
 		printf("  %-17s %10llu  %10s  %s\n", c->name, counter(p, c),
@@ -372,11 +423,26 @@ static void json_pair(const struct pair *p)
 		printf(", \"file\": \"%s\"}", hold_names[h->kind]);
 	}
 	printf("%s],\n      \"extents\": [", p->nr_holders ? "\n      " : "");
-	for (size_t i = 0; i < p->nr_ext; i++)
-		printf("%s\n        {\"offset\": %llu, \"size\": %llu, \"state\": \"%s\"}",
-		       i ? "," : "", (unsigned long long)p->ext[i].offset,
-		       (unsigned long long)p->ext[i].size,
-		       state_name(p->ext[i].state));
+	for (size_t i = 0; i < p->nr_ext; i++) {
+		const struct gmem_pair_extent_details *e = &p->ext[i];
+
+		printf("%s\n        {\"offset\": %llu, \"size\": %llu, \"state\": \"%s\"",
+		       i ? "," : "", (unsigned long long)e->offset,
+		       (unsigned long long)e->size, state_name(e->state));
+		if (p->details) {
+			printf(", \"resident_pages\": %llu",
+			       (unsigned long long)e->resident_pages);
+			printf(", \"swapped_pages\": %llu",
+			       (unsigned long long)e->swapped_pages);
+			printf(", \"pinned_pages\": %llu",
+			       (unsigned long long)e->pinned_pages);
+			printf(", \"movable_pages\": %llu, \"orders\": [",
+			       (unsigned long long)e->movable_pages);
+			print_orders(e->orders, ", ", "");
+			printf("]");
+		}
+		printf("}");
+	}
 	printf("%s],\n      \"counters\": ", p->nr_ext ? "\n      " : "");
 	if (!p->queried) {
 		printf("null\n    }");

@@ -90,6 +90,24 @@ struct gmem_pair_extent {
 	__u32 pad;
 };
 
+/*
+ * With GMEM_PAIR_QUERY_DETAILS, each extent also says what its pages are.
+ * It starts as struct gmem_pair_extent does.  Counts are pages of the
+ * extent (a large folio that starts before it counts only its pages in
+ * it); holes have none.
+ */
+struct gmem_pair_extent_details {
+	__u64 offset;
+	__u64 size;
+	__u32 state;
+	__u32 orders;		/* bit n: the extent holds a folio of order n */
+	__u64 resident_pages;	/* in the memfd's or the private file's page cache */
+	__u64 swapped_pages;	/* memfd pages on swap */
+	__u64 pinned_pages;	/* in folios that may be DMA-pinned (FOLL_PIN) */
+	__u64 movable_pages;	/* on ZONE_MOVABLE or CMA */
+	__u64 reserved[4];	/* 0 */
+};
+
 struct gmem_pair_stats {
 	__u64 size;			/* bytes */
 	__u64 private_pages;		/* resident in the private file */
@@ -106,16 +124,22 @@ struct gmem_pair_stats {
 	__u64 reserved[5];
 };
 
+/* struct gmem_pair_query.flags */
+#define GMEM_PAIR_QUERY_DETAILS		(1U << 0)	/* struct gmem_pair_extent_details[] */
+
 /*
  * GMEM_PAIR_QUERY: fill up to nr_extents extents starting at offset (the
  * first extent starts there), set nr_extents to the number filled and
  * next_offset to where the next call should start (size at the end).
+ * A kernel without GMEM_PAIR_QUERY_DETAILS fails it with EINVAL.
  */
 struct gmem_pair_query {
 	__u64 offset;
-	__u64 extents;		/* user pointer to struct gmem_pair_extent[] */
+	__u64 extents;		/* user pointer to struct gmem_pair_extent[], or
+				 * gmem_pair_extent_details[] with _DETAILS
+				 */
 	__u32 nr_extents;	/* in: capacity, out: filled */
-	__u32 flags;		/* must be 0 */
+	__u32 flags;		/* 0 or GMEM_PAIR_QUERY_DETAILS */
 	__u64 next_offset;	/* out */
 	struct gmem_pair_stats stats;	/* out */
 };

@@ -25,6 +25,7 @@
 #include "test_util.h"
 #include "gmem_pair_util.h"
 #include "../kselftest_harness.h"
+#include "../../../../mm/gup_test.h"
 
 #define NR_PAGES	64
 #define PAIR_SIZE	(NR_PAGES * 4096UL)
@@ -232,7 +233,7 @@ TEST(query_pagination_and_arguments)
 	memset(&q, 0, sizeof(q));
 	q.extents = (uint64_t)(unsigned long)ext;
 	q.nr_extents = 1;
-	q.flags = 1;
+	q.flags = GMEM_PAIR_QUERY_DETAILS << 1;	/* unknown */
 	EXPECT_EQ(ioctl(pfd, GMEM_PAIR_QUERY, &q), -1);
 	EXPECT_EQ(errno, EINVAL);
 	close(pfd);
@@ -471,6 +472,92 @@ TEST_F(pair, convert_from_another_process_is_refused)
 	EXPECT_EQ(pair_stats(self->pfd).conversions, st0.conversions);
 	EXPECT_EQ(pair_stats(self->pfd).private_pages, st0.private_pages);
 	EXPECT_EQ(self->mem[0], 0x5a);
+}
+
+/*
+ * GMEM_PAIR_QUERY_DETAILS: per extent, resident, swapped, pinned and
+ * movable pages and folio orders, equal to a state built for it: a shared
+ * THP, 8 shared 4K pages of which one is long-term pinned and 4 swapped
+ * out, a THP moved to private, holes.  Needs a swap device
+ * (tests/setup-zram.sh) and shmem THPs.
+ */
+TEST(query_details_of_a_known_state)
+{
+	const size_t huge = 2UL << 20, size = 4 * huge;
+	struct pin_longterm_test pin = { .size = 4096,
+					 .flags = PIN_LONGTERM_TEST_FLAG_USE_WRITE };
+	struct gmem_pair_extent_details ext[8];
+	struct gmem_pair_query q = { 0 };
+	char old[128], *area, *m;
+	struct kvm_vm *vm;
+	int pfd, sfd, gup;
+
+	page_size = getpagesize();
+	gup = open("/sys/kernel/debug/gup_test", O_RDWR);
+	ASSERT_GE(gup, 0);
+	ASSERT_TRUE(shmem_thp_advise(old, sizeof(old)));
+	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				      GUEST_MEMFD_FLAG_PAIR_SHARED);
+	ASSERT_GE(pfd, 0);
+	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	ASSERT_GE(sfd, 0);
+	m = mmap_2m_aligned(sfd, size, &area);
+	ASSERT_NE(m, NULL);
+	/* THPs only where asked: [0, 2M) and [4M, 6M) */
+	ASSERT_EQ(madvise(m, size, MADV_NOHUGEPAGE), 0);
+	ASSERT_EQ(madvise(m, huge, MADV_HUGEPAGE), 0);
+	ASSERT_EQ(madvise(m + 2 * huge, huge, MADV_HUGEPAGE), 0);
+	memset(m, 1, huge);
+	memset(m + huge, 2, 8 * page_size);
+	memset(m + 2 * huge, 3, huge);
+	ASSERT_EQ(pair_convert(pfd, 2 * huge, huge, GMEM_PAIR_TO_PRIVATE, 0,
+			       NULL), 0);
+	ASSERT_EQ(madvise(m + huge + 4 * page_size, 4 * page_size,
+			  MADV_PAGEOUT), 0);
+	pin.addr = (uint64_t)(unsigned long)(m + huge);
+	ASSERT_EQ(ioctl(gup, PIN_LONGTERM_TEST_START, &pin), 0);
+
+	q.extents = (uint64_t)(unsigned long)ext;
+	q.nr_extents = 8;
+	q.flags = GMEM_PAIR_QUERY_DETAILS;
+	ASSERT_EQ(ioctl(pfd, GMEM_PAIR_QUERY, &q), 0);
+	ASSERT_EQ(q.nr_extents, 4);
+	/*
+	 * [0, 2M + 8 pages): a shared THP, then 4 resident 4K pages (one
+	 * pinned) and 4 swapped ones
+	 */
+	EXPECT_EQ(ext[0].state, GMEM_PAIR_STATE_SHARED);
+	EXPECT_EQ(ext[0].size, huge + 8 * page_size);
+	EXPECT_EQ(ext[0].resident_pages, 512 + 4);
+	EXPECT_EQ(ext[0].swapped_pages, 4)
+		TH_LOG("swapped %llu (no swap device?)",
+		       (unsigned long long)ext[0].swapped_pages);
+	EXPECT_EQ(ext[0].pinned_pages, 1);
+	EXPECT_EQ(ext[0].orders, (1U << 9) | (1U << 0));
+	EXPECT_EQ(q.stats.swapped_pages, ext[0].swapped_pages);
+	/* a hole, then [4M, 6M): the THP in the private file, then a hole */
+	EXPECT_EQ(ext[1].state, GMEM_PAIR_STATE_SHARED_HOLE);
+	EXPECT_EQ(ext[1].resident_pages + ext[1].orders, 0);
+	EXPECT_EQ(ext[2].state, GMEM_PAIR_STATE_PRIVATE);
+	EXPECT_EQ(ext[2].size, huge);
+	EXPECT_EQ(ext[2].resident_pages, 512);
+	EXPECT_EQ(ext[2].orders, 1U << 9);
+	EXPECT_EQ(ext[2].swapped_pages + ext[2].pinned_pages, 0);
+	EXPECT_EQ(ext[3].state, GMEM_PAIR_STATE_SHARED_HOLE);
+	for (int i = 0; i < 4; i++) {
+		EXPECT_LE(ext[i].movable_pages, ext[i].resident_pages);
+		for (int r = 0; r < 4; r++)
+			EXPECT_EQ(ext[i].reserved[r], 0);
+	}
+
+	ASSERT_EQ(ioctl(gup, PIN_LONGTERM_TEST_STOP), 0);
+	munmap(area, size + huge);
+	close(sfd);
+	close(pfd);
+	close(gup);
+	kvm_vm_free(vm);
+	shmem_thp_restore(old);
 }
 
 TEST_HARNESS_MAIN

@@ -371,7 +371,7 @@ TEST_F(pair, bad_requests)
 				   GMEM_PAIR_CONVERT_MIGRATE, NULL));
 	a.reserved[3] = 1;
 	EXPECT_EINVAL(ioctl(self->pfd, GMEM_PAIR_CONVERT, &a));
-	q.flags = 1;
+	q.flags = GMEM_PAIR_QUERY_DETAILS << 1;	/* unknown */
 	EXPECT_EINVAL(ioctl(self->pfd, GMEM_PAIR_QUERY, &q));
 	q.flags = 0;
 	q.offset = 1;
