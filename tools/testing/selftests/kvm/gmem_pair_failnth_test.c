@@ -678,19 +678,6 @@ static int bind_pair(struct pair *p)
 	return ioctl(p->vm->fd, KVM_SET_USER_MEMORY_REGION2, &region);
 }
 
-/* KVM_SET_MEMORY_ATTRIBUTES of pages [@first, @first + @nr) of the slot. */
-static int set_attributes(struct pair *p, uint32_t first, uint32_t nr,
-			  bool private)
-{
-	struct kvm_memory_attributes attr = {
-		.address = PAIR_GPA + first * page_size,
-		.size = nr * page_size,
-		.attributes = private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0,
-	};
-
-	return ioctl(p->vm->fd, KVM_SET_MEMORY_ATTRIBUTES, &attr);
-}
-
 /*
  * A fresh pair for iteration @n: every page written with a pattern of its
  * index and @n, then some ranges made private, private holes and shared
@@ -854,8 +841,9 @@ static void sweep_convert(struct __test_metadata *_metadata, int fail_fd,
 
 		ASSERT_EQ(fail_nth_arm(fail_fd, n), 0);
 		if (cc->via_kvm)
-			r = set_attributes(&p, cc->first, cc->nr,
-					   cc->dir == GMEM_PAIR_TO_PRIVATE);
+			r = try_set_memory_attributes(p.vm, PAIR_GPA + off, len,
+						      cc->dir == GMEM_PAIR_TO_PRIVATE ?
+						      KVM_MEMORY_ATTRIBUTE_PRIVATE : 0);
 		else
 			r = pair_convert(p.pfd, off, len, cc->dir, cc->flags,
 					 &out);
@@ -1298,13 +1286,16 @@ TEST_F_TIMEOUT(failnth, bind, SWEEP_TIMEOUT)
 			cnt.absorbed += injected;
 		}
 		/* the slot converts the pair, both ways */
-		ASSERT_EQ(set_attributes(&p, 16, 16, true), 0)
+		ASSERT_EQ(try_set_memory_attributes(p.vm, PAIR_GPA + 16 * page_size,
+						    16 * page_size,
+						    KVM_MEMORY_ATTRIBUTE_PRIVATE), 0)
 			TH_LOG("bind, fail-nth %u: attributes: %s", n,
 			       strerror(errno));
 		query_all(_metadata, &p, &after);
 		ASSERT_EQ(first_not_in(&after, 16, 16, GMEM_PAIR_STATE_PRIVATE),
 			  32);
-		ASSERT_EQ(set_attributes(&p, 16, 16, false), 0);
+		ASSERT_EQ(try_set_memory_attributes(p.vm, PAIR_GPA + 16 * page_size,
+						    16 * page_size, 0), 0);
 		check_shared_pages(_metadata, &p, &before, n, "bind");
 		check_all_contents(_metadata, &p, n, "bind");
 		pair_close(&p);

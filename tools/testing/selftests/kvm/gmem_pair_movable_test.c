@@ -88,9 +88,7 @@ static bool pfn_movable(uint64_t pfn)
 }
 
 FIXTURE(pair) {
-	struct kvm_vm *vm;
-	int pfd, sfd;
-	char *mem;
+	struct gmem_pair_vm p;
 };
 
 FIXTURE_SETUP(pair)
@@ -101,26 +99,16 @@ FIXTURE_SETUP(pair)
 	/* tests/boot.movable gives node 1 the ZONE_MOVABLE: allocate there. */
 	ASSERT_EQ(syscall(__NR_set_mempolicy, MPOL_PREFERRED, &node1,
 			  sizeof(node1) * 8), 0);
-	self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	self->pfd = __vm_create_guest_memfd(self->vm, PAIR_SIZE,
-					    GUEST_MEMFD_FLAG_PAIRED |
-					    GUEST_MEMFD_FLAG_PAIR_SHARED);
-	ASSERT_GE(self->pfd, 0);
-	self->sfd = ioctl(self->pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-	ASSERT_GE(self->sfd, 0);
-	self->mem = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-			 self->sfd, 0);
-	ASSERT_NE(self->mem, MAP_FAILED);
+	ASSERT_EQ(gmem_pair_vm_open(&self->p, NULL, PAIR_SIZE,
+				    GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED, 0, false), 0);
 	for (size_t i = 0; i < PAIR_SIZE; i++)
-		self->mem[i] = (char)(i * 7 + i / page_size);
+		self->p.mem[i] = (char)(i * 7 + i / page_size);
 }
 
 FIXTURE_TEARDOWN(pair)
 {
-	munmap(self->mem, PAIR_SIZE);
-	close(self->sfd);
-	close(self->pfd);
-	kvm_vm_free(self->vm);
+	gmem_pair_vm_close(&self->p);
 }
 
 static bool intact(const char *m)
@@ -140,32 +128,32 @@ TEST_F(pair, movable_page_refused_then_migrated)
 
 	ASSERT_GT(movable_zones(z, 8), 0) TH_LOG("boot has no ZONE_MOVABLE");
 	for (i = 0; i < NR_PAGES && first < 0; i++)
-		if (pfn_movable(pfn_of(self->mem + i * page_size)))
+		if (pfn_movable(pfn_of(self->p.mem + i * page_size)))
 			first = i;
 	ASSERT_GE(first, 0) TH_LOG("no memfd page landed on ZONE_MOVABLE");
 
-	EXPECT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+	EXPECT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
 			       &out), -1);
 	EXPECT_EQ(errno, EXDEV);
 	EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_MOVABLE);
 	EXPECT_EQ(out.error_offset, first * page_size);
-	EXPECT_EQ(pair_stats(self->pfd).private_pages, 0);
-	EXPECT_EQ(pair_stats(self->pfd).refused_movable, 1);
-	EXPECT_TRUE(intact(self->mem));
+	EXPECT_EQ(pair_stats(self->p.pfd).private_pages, 0);
+	EXPECT_EQ(pair_stats(self->p.pfd).refused_movable, 1);
+	EXPECT_TRUE(intact(self->p.mem));
 
-	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE,
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE,
 			       GMEM_PAIR_CONVERT_MIGRATE, &out), 0)
 		TH_LOG("%s at %#llx, reason %u", strerror(errno),
 		       (unsigned long long)out.error_offset, out.error_reason);
-	EXPECT_EQ(pair_stats(self->pfd).private_pages, NR_PAGES);
-	EXPECT_GT(pair_stats(self->pfd).migrated_pages, 0);
+	EXPECT_EQ(pair_stats(self->p.pfd).private_pages, NR_PAGES);
+	EXPECT_GT(pair_stats(self->p.pfd).migrated_pages, 0);
 
 	/* Back to shared: the same folios, none of them movable. */
-	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0,
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0,
 			       NULL), 0);
-	EXPECT_TRUE(intact(self->mem));
+	EXPECT_TRUE(intact(self->p.mem));
 	for (i = 0; i < NR_PAGES; i++)
-		EXPECT_FALSE(pfn_movable(pfn_of(self->mem + i * page_size)));
+		EXPECT_FALSE(pfn_movable(pfn_of(self->p.mem + i * page_size)));
 }
 
 /* NUMA node of @pfn, from the memory block it is in; -1 if unknown. */
@@ -208,22 +196,22 @@ TEST_F(pair, shared_pages_migrate)
 		TH_LOG("boot needs two NUMA nodes");
 	for (to = 0; to < 2; to++) {
 		for (i = 0; i < NR_PAGES; i++) {
-			pages[i] = self->mem + i * page_size;
+			pages[i] = self->p.mem + i * page_size;
 			nodes[i] = to;
 		}
 		ASSERT_EQ(syscall(__NR_move_pages, 0, NR_PAGES, pages, nodes,
 				  status, MPOL_MF_MOVE), 0);
 		for (i = 0; i < NR_PAGES; i++) {
-			uint64_t pfn = pfn_of(self->mem + i * page_size);
+			uint64_t pfn = pfn_of(self->p.mem + i * page_size);
 
 			EXPECT_EQ(status[i], to);
 			ASSERT_NE(pfn, 0) TH_LOG("pagemap gave no pfn");
 			EXPECT_EQ(node_of_pfn(pfn), to);
 		}
-		EXPECT_TRUE(intact(self->mem));
+		EXPECT_TRUE(intact(self->p.mem));
 	}
 
-	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE / 2, GMEM_PAIR_TO_PRIVATE,
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE / 2, GMEM_PAIR_TO_PRIVATE,
 			       GMEM_PAIR_CONVERT_MIGRATE, &out), 0)
 		TH_LOG("%s at %#llx, reason %u", strerror(errno),
 		       (unsigned long long)out.error_offset, out.error_reason);
@@ -235,9 +223,9 @@ TEST_F(pair, shared_pages_migrate)
 		EXPECT_EQ(status[i], -ENOENT);	/* private: nothing mapped */
 	for (; i < NR_PAGES; i++)
 		EXPECT_EQ(status[i], 0);
-	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE / 2, GMEM_PAIR_TO_SHARED,
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE / 2, GMEM_PAIR_TO_SHARED,
 			       0, NULL), 0);
-	EXPECT_TRUE(intact(self->mem));
+	EXPECT_TRUE(intact(self->p.mem));
 }
 
 /*
@@ -257,22 +245,22 @@ TEST_F(pair, kvm_to_private_migrates_movable)
 	int i;
 
 	for (i = 0; i < NR_PAGES; i++)
-		movable |= pfn_movable(pfn_of(self->mem + i * page_size));
+		movable |= pfn_movable(pfn_of(self->p.mem + i * page_size));
 	ASSERT_TRUE(movable) TH_LOG("no memfd page landed on ZONE_MOVABLE");
 
-	vm_set_user_memory_region2(self->vm, 10, KVM_MEM_GUEST_MEMFD,
-				   attr.address, PAIR_SIZE, self->mem,
-				   self->pfd, 0);
-	ASSERT_EQ(__vm_ioctl(self->vm, KVM_SET_MEMORY_ATTRIBUTES, &attr), 0)
+	vm_set_user_memory_region2(self->p.vm, 10, KVM_MEM_GUEST_MEMFD,
+				   attr.address, PAIR_SIZE, self->p.mem,
+				   self->p.pfd, 0);
+	ASSERT_EQ(__vm_ioctl(self->p.vm, KVM_SET_MEMORY_ATTRIBUTES, &attr), 0)
 		TH_LOG("KVM_SET_MEMORY_ATTRIBUTES: %s", strerror(errno));
-	EXPECT_EQ(pair_stats(self->pfd).private_pages, NR_PAGES);
-	EXPECT_GT(pair_stats(self->pfd).migrated_pages, 0);
+	EXPECT_EQ(pair_stats(self->p.pfd).private_pages, NR_PAGES);
+	EXPECT_GT(pair_stats(self->p.pfd).migrated_pages, 0);
 
 	attr.attributes = 0;
-	ASSERT_EQ(__vm_ioctl(self->vm, KVM_SET_MEMORY_ATTRIBUTES, &attr), 0);
-	EXPECT_TRUE(intact(self->mem));
+	ASSERT_EQ(__vm_ioctl(self->p.vm, KVM_SET_MEMORY_ATTRIBUTES, &attr), 0);
+	EXPECT_TRUE(intact(self->p.mem));
 	for (i = 0; i < NR_PAGES; i++)
-		EXPECT_FALSE(pfn_movable(pfn_of(self->mem + i * page_size)));
+		EXPECT_FALSE(pfn_movable(pfn_of(self->p.mem + i * page_size)));
 }
 
 /*
@@ -286,24 +274,20 @@ TEST(movable_thp_migrates_once)
 	const size_t huge = 2UL << 20, size = 2 * huge;
 	unsigned long node1 = 1UL << 1;
 	struct gmem_pair_convert out;
-	char old[128], *area, *m;
+	struct gmem_pair_vm p;
+	char old[128], *m;
 	long shmem_huge0;
-	struct kvm_vm *vm;
 	bool movable = false;
-	int pfd, sfd;
+	int pfd;
 
 	page_size = getpagesize();
 	ASSERT_TRUE(shmem_thp_advise(old, sizeof(old)));
 	ASSERT_EQ(syscall(__NR_set_mempolicy, MPOL_PREFERRED, &node1,
 			  sizeof(node1) * 8), 0);
-	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
-				      GUEST_MEMFD_FLAG_PAIR_SHARED);
-	ASSERT_GE(pfd, 0);
-	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-	ASSERT_GE(sfd, 0);
-	m = mmap_2m_aligned(sfd, size, &area);
-	ASSERT_NE(m, NULL);
+	ASSERT_EQ(gmem_pair_vm_open(&p, NULL, size, GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED, 0, true), 0);
+	pfd = p.pfd;
+	m = p.mem;
 	shmem_huge0 = meminfo_kb("ShmemHugePages:");
 	for (size_t i = 0; i < size; i++)
 		m[i] = (char)(i * 7 + i / page_size);
@@ -335,10 +319,7 @@ TEST(movable_thp_migrates_once)
 	}
 	for (size_t i = 0; i < huge; i += page_size)
 		EXPECT_FALSE(pfn_movable(pfn_of(m + i)));
-	munmap(area, size + huge);
-	close(sfd);
-	close(pfd);
-	kvm_vm_free(vm);
+	gmem_pair_vm_close(&p);
 	shmem_thp_restore(old);
 }
 

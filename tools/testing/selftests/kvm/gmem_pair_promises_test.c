@@ -56,36 +56,24 @@ static bool touch_sigbus(char *p, bool write)
 }
 
 FIXTURE(pair) {
-	struct kvm_vm *vm;
-	int pfd, sfd;
-	char *mem;
+	struct gmem_pair_vm p;
 };
 
 /* Shared everywhere but [16, 32), which is private; pages hold 0x5a. */
 FIXTURE_SETUP(pair)
 {
 	page_size = getpagesize();
-	self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	self->pfd = __vm_create_guest_memfd(self->vm, PAIR_SIZE,
-					    GUEST_MEMFD_FLAG_PAIRED |
-					    GUEST_MEMFD_FLAG_PAIR_SHARED);
-	ASSERT_GE(self->pfd, 0);
-	self->sfd = ioctl(self->pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-	ASSERT_GE(self->sfd, 0);
-	self->mem = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-			 self->sfd, 0);
-	ASSERT_NE(self->mem, MAP_FAILED);
-	memset(self->mem, 0x5a, PAIR_SIZE);
-	ASSERT_EQ(pair_convert(self->pfd, 16 * page_size, 16 * page_size,
+	ASSERT_EQ(gmem_pair_vm_open(&self->p, NULL, PAIR_SIZE,
+				    GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED, 0, false), 0);
+	memset(self->p.mem, 0x5a, PAIR_SIZE);
+	ASSERT_EQ(pair_convert(self->p.pfd, 16 * page_size, 16 * page_size,
 			       GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
 }
 
 FIXTURE_TEARDOWN(pair)
 {
-	munmap(self->mem, PAIR_SIZE);
-	close(self->sfd);
-	close(self->pfd);
-	kvm_vm_free(self->vm);
+	gmem_pair_vm_close(&self->p);
 }
 
 /* UFFDIO_COPY and UFFDIO_ZEROPAGE never fill a private offset. */
@@ -94,15 +82,15 @@ TEST_F(pair, uffd_copy_and_zeropage_refused_at_private_offsets)
 	static char src[4096] __aligned(4096);
 	struct uffdio_api api = { .api = UFFD_API };
 	struct uffdio_register reg = {
-		.range = { .start = (unsigned long)self->mem, .len = PAIR_SIZE },
+		.range = { .start = (unsigned long)self->p.mem, .len = PAIR_SIZE },
 		.mode = UFFDIO_REGISTER_MODE_MISSING,
 	};
 	struct uffdio_copy copy = {
-		.dst = (unsigned long)self->mem + 20 * page_size,
+		.dst = (unsigned long)self->p.mem + 20 * page_size,
 		.src = (unsigned long)src, .len = page_size,
 	};
 	struct uffdio_zeropage zero = {
-		.range = { .start = (unsigned long)self->mem + 21 * page_size,
+		.range = { .start = (unsigned long)self->p.mem + 21 * page_size,
 			   .len = page_size },
 	};
 	int uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
@@ -115,7 +103,7 @@ TEST_F(pair, uffd_copy_and_zeropage_refused_at_private_offsets)
 	EXPECT_EQ(ioctl(uffd, UFFDIO_ZEROPAGE, &zero), -1);
 	EXPECT_EQ(errno, EACCES);
 	/* nothing was allocated in the memfd */
-	EXPECT_EQ(pair_stats(self->pfd).shared_pages, NR_PAGES - 16);
+	EXPECT_EQ(pair_stats(self->p.pfd).shared_pages, NR_PAGES - 16);
 	close(uffd);
 }
 
@@ -123,7 +111,7 @@ TEST_F(pair, uffd_copy_and_zeropage_refused_at_private_offsets)
 TEST_F(pair, map_private_sigbus_at_private_offsets)
 {
 	char *p = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE,
-		       self->sfd, 0);
+		       self->p.sfd, 0);
 
 	ASSERT_NE(p, MAP_FAILED);
 	EXPECT_FALSE(touch_sigbus(p, false));
@@ -132,7 +120,7 @@ TEST_F(pair, map_private_sigbus_at_private_offsets)
 	EXPECT_TRUE(touch_sigbus(p + 31 * page_size, true));
 	EXPECT_FALSE(touch_sigbus(p + 32 * page_size, true));
 	munmap(p, PAIR_SIZE);
-	EXPECT_EQ(pair_stats(self->pfd).shared_pages, NR_PAGES - 16);
+	EXPECT_EQ(pair_stats(self->p.pfd).shared_pages, NR_PAGES - 16);
 }
 
 /* readv/writev: short counts at the private boundary, EACCES inside. */
@@ -144,18 +132,18 @@ TEST_F(pair, readv_writev_stop_at_private_offsets)
 	memset(a, 0x11, sizeof(a));
 	memset(b, 0x22, sizeof(b));
 	/* [15, 17): one shared page, then private */
-	EXPECT_EQ(preadv(self->sfd, iov, 2, 15 * page_size), page_size);
+	EXPECT_EQ(preadv(self->p.sfd, iov, 2, 15 * page_size), page_size);
 	EXPECT_EQ(a[0], 0x5a);
-	EXPECT_EQ(pwritev(self->sfd, iov, 2, 15 * page_size), page_size);
-	EXPECT_EQ(preadv(self->sfd, iov, 2, 16 * page_size), -1);
+	EXPECT_EQ(pwritev(self->p.sfd, iov, 2, 15 * page_size), page_size);
+	EXPECT_EQ(preadv(self->p.sfd, iov, 2, 16 * page_size), -1);
 	EXPECT_EQ(errno, EACCES);
-	EXPECT_EQ(pwritev(self->sfd, iov, 2, 16 * page_size), -1);
+	EXPECT_EQ(pwritev(self->p.sfd, iov, 2, 16 * page_size), -1);
 	EXPECT_EQ(errno, EACCES);
 	/* the private pages kept their contents */
-	ASSERT_EQ(pair_convert(self->pfd, 16 * page_size, 16 * page_size,
+	ASSERT_EQ(pair_convert(self->p.pfd, 16 * page_size, 16 * page_size,
 			       GMEM_PAIR_TO_SHARED, 0, NULL), 0);
 	for (size_t i = 16 * page_size; i < 32 * page_size; i++)
-		ASSERT_EQ(self->mem[i], 0x5a);
+		ASSERT_EQ(self->p.mem[i], 0x5a);
 }
 
 /* A long-term pin of a private offset fails: nothing is mapped there. */
@@ -163,11 +151,11 @@ TEST_F(pair, gup_fails_at_private_offsets)
 {
 	char buf[16];
 	struct iovec local = { buf, sizeof(buf) };
-	struct iovec remote = { self->mem + 20 * page_size, sizeof(buf) };
+	struct iovec remote = { self->p.mem + 20 * page_size, sizeof(buf) };
 
 	EXPECT_EQ(process_vm_readv(getpid(), &local, 1, &remote, 1, 0), -1);
 	EXPECT_EQ(errno, EFAULT);
-	remote.iov_base = self->mem + 40 * page_size;
+	remote.iov_base = self->p.mem + 40 * page_size;
 	EXPECT_EQ(process_vm_readv(getpid(), &local, 1, &remote, 1, 0),
 		  sizeof(buf));
 	EXPECT_EQ(buf[0], 0x5a);
@@ -245,19 +233,19 @@ TEST_F(pair, counters_after_a_refused_conversion)
 {
 	struct gmem_pair_stats st0, st1;
 	struct gmem_pair_convert out;
-	char *p = self->mem + 40 * page_size;
+	char *p = self->p.mem + 40 * page_size;
 	int pipefd[2];
 	struct iovec iov = { p, page_size };
 
-	st0 = pair_stats(self->pfd);
+	st0 = pair_stats(self->p.pfd);
 	/* vmsplice takes a reference the conversion waits out, then refuses */
 	ASSERT_EQ(pipe(pipefd), 0);
 	ASSERT_EQ(vmsplice(pipefd[1], &iov, 1, 0), page_size);
-	EXPECT_EQ(pair_convert(self->pfd, 32 * page_size, 16 * page_size,
+	EXPECT_EQ(pair_convert(self->p.pfd, 32 * page_size, 16 * page_size,
 			       GMEM_PAIR_TO_PRIVATE, 0, &out), -1);
 	EXPECT_EQ(errno, EBUSY);
 	EXPECT_EQ(out.error_offset, 40 * page_size);
-	st1 = pair_stats(self->pfd);
+	st1 = pair_stats(self->p.pfd);
 	EXPECT_EQ(st1.conversions, st0.conversions);
 	EXPECT_EQ(st1.to_private_pages, st0.to_private_pages);
 	EXPECT_EQ(st1.private_pages, st0.private_pages);
@@ -266,9 +254,9 @@ TEST_F(pair, counters_after_a_refused_conversion)
 	close(pipefd[0]);
 	close(pipefd[1]);
 	/* and the same call succeeds once the reference is gone */
-	EXPECT_EQ(pair_convert(self->pfd, 32 * page_size, 16 * page_size,
+	EXPECT_EQ(pair_convert(self->p.pfd, 32 * page_size, 16 * page_size,
 			       GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
-	EXPECT_EQ(pair_stats(self->pfd).conversions, st0.conversions + 1);
+	EXPECT_EQ(pair_stats(self->p.pfd).conversions, st0.conversions + 1);
 }
 
 /* GMEM_PAIR_GET_SHARED_FD after every memfd descriptor was closed. */
@@ -277,18 +265,19 @@ TEST_F(pair, get_shared_fd_after_the_memfd_was_closed)
 	struct stat st0, st1;
 	char c;
 
-	ASSERT_EQ(fstat(self->sfd, &st0), 0);
-	munmap(self->mem, PAIR_SIZE);
-	close(self->sfd);
-	self->sfd = ioctl(self->pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-	ASSERT_GE(self->sfd, 0);
-	ASSERT_EQ(fstat(self->sfd, &st1), 0);
+	ASSERT_EQ(fstat(self->p.sfd, &st0), 0);
+	munmap(self->p.mem, PAIR_SIZE);
+	close(self->p.sfd);
+	self->p.sfd = ioctl(self->p.pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	ASSERT_GE(self->p.sfd, 0);
+	ASSERT_EQ(fstat(self->p.sfd, &st1), 0);
 	EXPECT_EQ(st1.st_ino, st0.st_ino);
-	self->mem = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-			 self->sfd, 0);
-	ASSERT_NE(self->mem, MAP_FAILED);
-	EXPECT_EQ(self->mem[0], 0x5a);
-	EXPECT_EQ(pread(self->sfd, &c, 1, 16 * page_size), -1);
+	self->p.mem = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			   self->p.sfd, 0);
+	self->p.area = self->p.mem;	/* what the teardown unmaps */
+	ASSERT_NE(self->p.mem, MAP_FAILED);
+	EXPECT_EQ(self->p.mem[0], 0x5a);
+	EXPECT_EQ(pread(self->p.sfd, &c, 1, 16 * page_size), -1);
 	EXPECT_EQ(errno, EACCES);
 }
 
@@ -297,16 +286,16 @@ TEST_F(pair, memfd_refuses_private_offsets_after_private_file_closed)
 {
 	char c = 0;
 
-	close(self->pfd);
-	self->pfd = -1;
-	EXPECT_EQ(pread(self->sfd, &c, 1, 16 * page_size), -1);
+	close(self->p.pfd);
+	self->p.pfd = -1;
+	EXPECT_EQ(pread(self->p.sfd, &c, 1, 16 * page_size), -1);
 	EXPECT_EQ(errno, EACCES);
-	EXPECT_EQ(pwrite(self->sfd, &c, 1, 31 * page_size), -1);
+	EXPECT_EQ(pwrite(self->p.sfd, &c, 1, 31 * page_size), -1);
 	EXPECT_EQ(errno, EACCES);
-	EXPECT_EQ(fallocate(self->sfd, 0, 16 * page_size, page_size), -1);
+	EXPECT_EQ(fallocate(self->p.sfd, 0, 16 * page_size, page_size), -1);
 	EXPECT_EQ(errno, EACCES);
-	EXPECT_TRUE(touch_sigbus(self->mem + 20 * page_size, false));
-	EXPECT_EQ(pread(self->sfd, &c, 1, 0), 1);
+	EXPECT_TRUE(touch_sigbus(self->p.mem + 20 * page_size, false));
+	EXPECT_EQ(pread(self->p.sfd, &c, 1, 0), 1);
 	EXPECT_EQ(c, 0x5a);
 }
 
@@ -335,25 +324,22 @@ TEST(cap_gmem_pair_by_vm_type)
 TEST(no_large_folio_or_collapse_over_private_offsets)
 {
 	const size_t huge = 2UL << 20, size = 2 * huge;
-	struct kvm_vm *vm;
-	char old[32], *area, *m;
 	struct gmem_pair_extent ext;
 	struct gmem_pair_query q;
+	struct gmem_pair_vm p;
 	long shmem_huge0;
+	char old[32], *m;
 	struct stat st;
 	int pfd, sfd;
 	size_t i;
 
 	page_size = getpagesize();
 	ASSERT_TRUE(shmem_thp_advise(old, sizeof(old)));
-	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
-				      GUEST_MEMFD_FLAG_PAIR_SHARED);
-	ASSERT_GE(pfd, 0);
-	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-	ASSERT_GE(sfd, 0);
-	m = mmap_2m_aligned(sfd, size, &area);
-	ASSERT_NE(m, NULL);
+	ASSERT_EQ(gmem_pair_vm_open(&p, NULL, size, GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED, 0, true), 0);
+	pfd = p.pfd;
+	sfd = p.sfd;
+	m = p.mem;
 
 	/* offset 5 private (a hole of the memfd), then fault in the rest */
 	ASSERT_EQ(pair_convert(pfd, 5 * page_size, page_size,
@@ -382,10 +368,7 @@ TEST(no_large_folio_or_collapse_over_private_offsets)
 		ASSERT_EQ(m[i], (char)(i / page_size));
 	}
 
-	munmap(area, size + huge);
-	close(sfd);
-	close(pfd);
-	kvm_vm_free(vm);
+	gmem_pair_vm_close(&p);
 	shmem_thp_restore(old);
 }
 
@@ -406,7 +389,7 @@ TEST_F(pair, convert_report_is_the_kernels)
 		.error_offset = 0xdead000, .error_reason = GMEM_PAIR_ERR_IO,
 	};
 
-	EXPECT_EQ(convert_raw(self->pfd, &args), -1);
+	EXPECT_EQ(convert_raw(self->p.pfd, &args), -1);
 	EXPECT_EQ(errno, EINVAL);
 	EXPECT_EQ(args.error_offset, 0);
 	EXPECT_EQ(args.error_reason, GMEM_PAIR_ERR_NONE);
@@ -430,16 +413,16 @@ TEST_F(pair, convert_done_even_if_report_unwritable)
 		.direction = GMEM_PAIR_TO_PRIVATE,
 	};
 	ASSERT_EQ(mprotect(args, page_size, PROT_READ), 0);
-	st0 = pair_stats(self->pfd);
-	EXPECT_EQ(convert_raw(self->pfd, args), 0)
+	st0 = pair_stats(self->p.pfd);
+	EXPECT_EQ(convert_raw(self->p.pfd, args), 0)
 		TH_LOG("converted, report unwritable: %s", strerror(errno));
-	EXPECT_EQ(pair_stats(self->pfd).conversions, st0.conversions + 1);
-	EXPECT_EQ(pair_stats(self->pfd).private_pages, st0.private_pages + 1);
+	EXPECT_EQ(pair_stats(self->p.pfd).conversions, st0.conversions + 1);
+	EXPECT_EQ(pair_stats(self->p.pfd).private_pages, st0.private_pages + 1);
 
 	ASSERT_EQ(mprotect(args, page_size, PROT_READ | PROT_WRITE), 0);
 	args->direction = 7;
 	ASSERT_EQ(mprotect(args, page_size, PROT_READ), 0);
-	EXPECT_EQ(convert_raw(self->pfd, args), -1);
+	EXPECT_EQ(convert_raw(self->p.pfd, args), -1);
 	EXPECT_EQ(errno, EFAULT);
 	munmap(args, page_size);
 }
@@ -451,7 +434,7 @@ TEST_F(pair, convert_done_even_if_report_unwritable)
  */
 TEST_F(pair, convert_from_another_process_is_refused)
 {
-	struct gmem_pair_stats st0 = pair_stats(self->pfd);
+	struct gmem_pair_stats st0 = pair_stats(self->p.pfd);
 	int status;
 	pid_t pid;
 
@@ -462,16 +445,16 @@ TEST_F(pair, convert_from_another_process_is_refused)
 			.offset = 0, .size = page_size,
 			.direction = GMEM_PAIR_TO_PRIVATE,
 		};
-		int r = convert_raw(self->pfd, &args);
+		int r = convert_raw(self->p.pfd, &args);
 
 		_exit(r == -1 && errno == EIO ? 0 : 1);
 	}
 	ASSERT_EQ(waitpid(pid, &status, 0), pid);
 	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		TH_LOG("the child's conversion was not refused with EIO");
-	EXPECT_EQ(pair_stats(self->pfd).conversions, st0.conversions);
-	EXPECT_EQ(pair_stats(self->pfd).private_pages, st0.private_pages);
-	EXPECT_EQ(self->mem[0], 0x5a);
+	EXPECT_EQ(pair_stats(self->p.pfd).conversions, st0.conversions);
+	EXPECT_EQ(pair_stats(self->p.pfd).private_pages, st0.private_pages);
+	EXPECT_EQ(self->p.mem[0], 0x5a);
 }
 
 /*
@@ -488,22 +471,18 @@ TEST(query_details_of_a_known_state)
 					 .flags = PIN_LONGTERM_TEST_FLAG_USE_WRITE };
 	struct gmem_pair_extent_details ext[8];
 	struct gmem_pair_query q = { 0 };
-	char old[128], *area, *m;
-	struct kvm_vm *vm;
-	int pfd, sfd, gup;
+	struct gmem_pair_vm p;
+	char old[128], *m;
+	int pfd, gup;
 
 	page_size = getpagesize();
 	gup = open("/sys/kernel/debug/gup_test", O_RDWR);
 	ASSERT_GE(gup, 0);
 	ASSERT_TRUE(shmem_thp_advise(old, sizeof(old)));
-	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
-				      GUEST_MEMFD_FLAG_PAIR_SHARED);
-	ASSERT_GE(pfd, 0);
-	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-	ASSERT_GE(sfd, 0);
-	m = mmap_2m_aligned(sfd, size, &area);
-	ASSERT_NE(m, NULL);
+	ASSERT_EQ(gmem_pair_vm_open(&p, NULL, size, GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED, 0, true), 0);
+	pfd = p.pfd;
+	m = p.mem;
 	/* THPs only where asked: [0, 2M) and [4M, 6M) */
 	ASSERT_EQ(madvise(m, size, MADV_NOHUGEPAGE), 0);
 	ASSERT_EQ(madvise(m, huge, MADV_HUGEPAGE), 0);
@@ -552,11 +531,8 @@ TEST(query_details_of_a_known_state)
 	}
 
 	ASSERT_EQ(ioctl(gup, PIN_LONGTERM_TEST_STOP), 0);
-	munmap(area, size + huge);
-	close(sfd);
-	close(pfd);
+	gmem_pair_vm_close(&p);
 	close(gup);
-	kvm_vm_free(vm);
 	shmem_thp_restore(old);
 }
 

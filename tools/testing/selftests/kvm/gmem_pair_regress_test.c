@@ -105,33 +105,21 @@ static uint32_t page_state(int pfd, size_t i)
 }
 
 FIXTURE(pair) {
-	struct kvm_vm *vm;
-	int pfd;
-	int sfd;
-	char *mem;
+	struct gmem_pair_vm p;
 };
 
 FIXTURE_SETUP(pair)
 {
 	page_size = getpagesize();
-	self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	self->pfd = __vm_create_guest_memfd(self->vm, PAIR_SIZE,
-					    GUEST_MEMFD_FLAG_PAIRED |
-					    GUEST_MEMFD_FLAG_PAIR_SHARED);
-	ASSERT_GE(self->pfd, 0);
-	self->sfd = ioctl(self->pfd, GMEM_PAIR_GET_SHARED_FD, O_CLOEXEC);
-	ASSERT_GE(self->sfd, 0);
-	self->mem = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-			 self->sfd, 0);
-	ASSERT_NE(self->mem, MAP_FAILED);
+	ASSERT_EQ(gmem_pair_vm_open(&self->p, NULL, PAIR_SIZE,
+				    GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED, O_CLOEXEC,
+				    false), 0);
 }
 
 FIXTURE_TEARDOWN(pair)
 {
-	munmap(self->mem, PAIR_SIZE);
-	close(self->sfd);
-	close(self->pfd);
-	kvm_vm_free(self->vm);
+	gmem_pair_vm_close(&self->p);
 }
 
 /*
@@ -145,51 +133,51 @@ TEST_F(pair, punch_hole_over_mixed_range)
 {
 	struct gmem_pair_stats st0, st1;
 
-	fill_pages(self->mem, 0, NR_PAGES, 3);
+	fill_pages(self->p.mem, 0, NR_PAGES, 3);
 	/* [16, 32) private; [8, 16) and [32, 40) shared; punch [8, 40) */
-	ASSERT_EQ(pair_convert(self->pfd, 16 * page_size, 16 * page_size,
+	ASSERT_EQ(pair_convert(self->p.pfd, 16 * page_size, 16 * page_size,
 			       GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
-	st0 = pair_stats(self->pfd);
+	st0 = pair_stats(self->p.pfd);
 	ASSERT_EQ(st0.private_pages, 16);
 	ASSERT_EQ(st0.shared_pages, NR_PAGES - 16);
 
-	EXPECT_EQ(fallocate(self->sfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	EXPECT_EQ(fallocate(self->p.sfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			    8 * page_size, 32 * page_size), 0)
 		TH_LOG("punch over a mixed range: %s", strerror(errno));
 
-	st1 = pair_stats(self->pfd);
+	st1 = pair_stats(self->p.pfd);
 	EXPECT_EQ(st1.private_pages, 16);
 	EXPECT_EQ(st1.shared_pages, NR_PAGES - 32);
 	for (size_t i = 8; i < 40; i++)
-		EXPECT_EQ(page_state(self->pfd, i),
+		EXPECT_EQ(page_state(self->p.pfd, i),
 			  i < 16 || i >= 32 ? GMEM_PAIR_STATE_SHARED_HOLE :
 					      GMEM_PAIR_STATE_PRIVATE);
-	EXPECT_TRUE(reads_zero(self->sfd, 8, 8));
-	EXPECT_TRUE(reads_zero(self->sfd, 32, 8));
-	EXPECT_EQ(bad_page(self->mem, 0, 8, 3), -1);
-	EXPECT_EQ(bad_page(self->mem, 40, NR_PAGES - 40, 3), -1);
+	EXPECT_TRUE(reads_zero(self->p.sfd, 8, 8));
+	EXPECT_TRUE(reads_zero(self->p.sfd, 32, 8));
+	EXPECT_EQ(bad_page(self->p.mem, 0, 8, 3), -1);
+	EXPECT_EQ(bad_page(self->p.mem, 40, NR_PAGES - 40, 3), -1);
 
 	/* a punch that starts and ends inside private ranges */
-	EXPECT_EQ(fallocate(self->sfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	EXPECT_EQ(fallocate(self->p.sfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			    20 * page_size, 4 * page_size), 0);
-	EXPECT_EQ(pair_stats(self->pfd).private_pages, 16);
+	EXPECT_EQ(pair_stats(self->p.pfd).private_pages, 16);
 
 	/* allocation over a private offset is still refused */
-	EXPECT_EQ(fallocate(self->sfd, 0, 8 * page_size, 32 * page_size), -1);
+	EXPECT_EQ(fallocate(self->p.sfd, 0, 8 * page_size, 32 * page_size), -1);
 	EXPECT_EQ(errno, EACCES);
-	EXPECT_EQ(fallocate(self->sfd, FALLOC_FL_KEEP_SIZE, 16 * page_size,
+	EXPECT_EQ(fallocate(self->p.sfd, FALLOC_FL_KEEP_SIZE, 16 * page_size,
 			    page_size), -1);
 	EXPECT_EQ(errno, EACCES);
 	/* shmem has no other mode: unchanged */
-	EXPECT_EQ(fallocate(self->sfd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+	EXPECT_EQ(fallocate(self->p.sfd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
 			    8 * page_size, 32 * page_size), -1);
 	EXPECT_EQ(errno, EOPNOTSUPP);
-	EXPECT_EQ(pair_stats(self->pfd).shared_pages, NR_PAGES - 32);
+	EXPECT_EQ(pair_stats(self->p.pfd).shared_pages, NR_PAGES - 32);
 
 	/* the private contents survived the punches */
-	ASSERT_EQ(pair_convert(self->pfd, 16 * page_size, 16 * page_size,
+	ASSERT_EQ(pair_convert(self->p.pfd, 16 * page_size, 16 * page_size,
 			       GMEM_PAIR_TO_SHARED, 0, NULL), 0);
-	EXPECT_EQ(bad_page(self->mem, 16, 16, 3), -1);
+	EXPECT_EQ(bad_page(self->p.mem, 16, 16, 3), -1);
 }
 
 /*
@@ -285,16 +273,16 @@ TEST_F_TIMEOUT(pair, uffd_fault_does_not_block_conversions, 120)
 {
 	struct uffdio_api api = { .api = UFFD_API };
 	struct uffdio_register reg = {
-		.range = { .start = (unsigned long)self->mem,
+		.range = { .start = (unsigned long)self->p.mem,
 			   .len = 4 * page_size },
 		.mode = UFFDIO_REGISTER_MODE_MISSING,
 	};
-	struct uffd_state s = { .pfd = self->pfd, .mem = self->mem };
+	struct uffd_state s = { .pfd = self->p.pfd, .mem = self->p.mem };
 	pthread_t toucher, converter, copier;
 	struct uffd_msg msg;
 	struct pollfd pfd;
 
-	fill_pages(self->mem, 32, 16, 9);
+	fill_pages(self->p.mem, 32, 16, 9);
 	s.uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	ASSERT_GE(s.uffd, 0);
 	ASSERT_EQ(ioctl(s.uffd, UFFDIO_API, &api), 0);
@@ -306,7 +294,7 @@ TEST_F_TIMEOUT(pair, uffd_fault_does_not_block_conversions, 120)
 	ASSERT_EQ(poll(&pfd, 1, 10000), 1);
 	ASSERT_EQ(read(s.uffd, &msg, sizeof(msg)), sizeof(msg));
 	ASSERT_EQ(msg.event, UFFD_EVENT_PAGEFAULT);
-	ASSERT_EQ(msg.arg.pagefault.address, (unsigned long)self->mem);
+	ASSERT_EQ(msg.arg.pagefault.address, (unsigned long)self->p.mem);
 
 	/* the fault is waiting for us: convert another range */
 	ASSERT_EQ(pthread_create(&converter, NULL, uffd_converter, &s), 0);
@@ -330,12 +318,12 @@ TEST_F_TIMEOUT(pair, uffd_fault_does_not_block_conversions, 120)
 	pthread_join(toucher, NULL);
 	pthread_join(converter, NULL);
 	pthread_join(copier, NULL);
-	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_SHARED);
-	EXPECT_EQ(page_state(self->pfd, 32), GMEM_PAIR_STATE_PRIVATE);
+	EXPECT_EQ(page_state(self->p.pfd, 0), GMEM_PAIR_STATE_SHARED);
+	EXPECT_EQ(page_state(self->p.pfd, 32), GMEM_PAIR_STATE_PRIVATE);
 	close(s.uffd);
-	ASSERT_EQ(pair_convert(self->pfd, 32 * page_size, 16 * page_size,
+	ASSERT_EQ(pair_convert(self->p.pfd, 32 * page_size, 16 * page_size,
 			       GMEM_PAIR_TO_SHARED, 0, NULL), 0);
-	EXPECT_EQ(bad_page(self->mem, 32, 16, 9), -1);
+	EXPECT_EQ(bad_page(self->p.mem, 32, 16, 9), -1);
 }
 
 /* This thread's fail-nth file, or -1 on a kernel without fault injection. */
@@ -348,66 +336,65 @@ static int fail_nth_open(void)
 	return open(path, O_RDWR);
 }
 
-static void fault_injection_setup(void)
+#define FAILSLAB	"/sys/kernel/debug/failslab"
+#define FAIL_PAGE_ALLOC	"/sys/kernel/debug/fail_page_alloc"
+
+/*
+ * Write @val to the fault-injection knob @knob of @dir (debugfs).  A knob
+ * that cannot be opened is skipped quietly; a failed write is reported if
+ * @verbose.  Return: true if it was written.
+ */
+static bool write_fail_knob(const char *dir, const char *knob,
+			    const char *val, bool verbose)
 {
-	static const char * const knobs[][2] = {
-		{ "/sys/kernel/debug/failslab/ignore-gfp-wait", "N" },
-		{ "/sys/kernel/debug/failslab/verbose", "0" },
-		{ "/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N" },
-		{ "/sys/kernel/debug/fail_page_alloc/ignore-gfp-highmem", "N" },
-		{ "/sys/kernel/debug/fail_page_alloc/min-order", "0" },
-		{ "/sys/kernel/debug/fail_page_alloc/verbose", "0" },
-	};
+	char path[96];
+	ssize_t n;
+	int fd;
 
-	for (size_t i = 0; i < ARRAY_SIZE(knobs); i++) {
-		int fd = open(knobs[i][0], O_WRONLY);
-
-		if (fd >= 0) {
-			if (write(fd, knobs[i][1], strlen(knobs[i][1])) < 0)
-				perror(knobs[i][0]);
-			close(fd);
-		}
-	}
+	snprintf(path, sizeof(path), "%s/%s", dir, knob);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return false;
+	n = write(fd, val, strlen(val));
+	if (n < 0 && verbose)
+		perror(path);
+	close(fd);
+	return n == (ssize_t)strlen(val);
 }
 
-struct thp_pair {
-	struct kvm_vm *vm;
-	int pfd, sfd;
-	char *area, *m;
-};
+static void fault_injection_setup(void)
+{
+	static const char * const knobs[][3] = {
+		{ FAILSLAB, "ignore-gfp-wait", "N" },
+		{ FAILSLAB, "verbose", "0" },
+		{ FAIL_PAGE_ALLOC, "ignore-gfp-wait", "N" },
+		{ FAIL_PAGE_ALLOC, "ignore-gfp-highmem", "N" },
+		{ FAIL_PAGE_ALLOC, "min-order", "0" },
+		{ FAIL_PAGE_ALLOC, "verbose", "0" },
+	};
 
-/* A 4M pair, 2M aligned; its first 2M a shmem THP moved whole to private. */
-static bool thp_pair_setup(struct thp_pair *t, char seed)
+	for (size_t i = 0; i < ARRAY_SIZE(knobs); i++)
+		write_fail_knob(knobs[i][0], knobs[i][1], knobs[i][2], true);
+}
+
+/*
+ * A 4M pair, 2M aligned; its first 2M a shmem THP moved whole to private.
+ * gmem_pair_vm_close() undoes it.
+ */
+static bool thp_pair_setup(struct gmem_pair_vm *t, char seed)
 {
 	const size_t huge = 2UL << 20, size = 2 * huge;
 	long huge0;
 
-	t->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	t->pfd = __vm_create_guest_memfd(t->vm, size, GUEST_MEMFD_FLAG_PAIRED |
-					 GUEST_MEMFD_FLAG_PAIR_SHARED);
-	t->sfd = ioctl(t->pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-	t->area = mmap(NULL, size + huge, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (t->pfd < 0 || t->sfd < 0 || t->area == MAP_FAILED)
-		return false;
-	t->m = (char *)(((unsigned long)t->area + huge - 1) & ~(huge - 1));
-	if (mmap(t->m, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-		 t->sfd, 0) != t->m || madvise(t->m, size, MADV_HUGEPAGE))
+	if (gmem_pair_vm_open(t, NULL, size, GUEST_MEMFD_FLAG_PAIRED |
+			      GUEST_MEMFD_FLAG_PAIR_SHARED, 0, true))
 		return false;
 	huge0 = meminfo_kb("FileHugePages:");
-	fill_pages(t->m, 0, size / page_size, seed);
+	fill_pages(t->mem, 0, size / page_size, seed);
 	if (pair_convert(t->pfd, 0, huge, GMEM_PAIR_TO_PRIVATE, 0, NULL))
 		return false;
 	/* the private file holds it as one 2M folio */
 	return meminfo_kb("FileHugePages:") - huge0 == 2048;
-}
-
-static void thp_pair_teardown(struct thp_pair *t)
-{
-	munmap(t->area, (6UL << 20));
-	close(t->sfd);
-	close(t->pfd);
-	kvm_vm_free(t->vm);
 }
 
 /*
@@ -436,7 +423,7 @@ TEST(partial_punch_of_private_thp_keeps_neighbours)
 
 	for (int n = 0; n < 200; n++) {
 		struct gmem_pair_convert out;
-		struct thp_pair t;
+		struct gmem_pair_vm t;
 		char val[16];
 		int r1, r2, e1 = 0, e2 = 0;
 
@@ -487,14 +474,14 @@ TEST(partial_punch_of_private_thp_keeps_neighbours)
 			bool gone = (i == 5 && !r1) || (i == 9 && !r2);
 
 			if (gone) {
-				EXPECT_TRUE(all_zero(t.m, i, 1))
+				EXPECT_TRUE(all_zero(t.mem, i, 1))
 					TH_LOG("n=%d page %zu not dropped", n, i);
 			} else {
-				EXPECT_EQ(bad_page(t.m, i, 1, n), -1)
+				EXPECT_EQ(bad_page(t.mem, i, 1, n), -1)
 					TH_LOG("n=%d page %zu lost", n, i);
 			}
 		}
-		thp_pair_teardown(&t);
+		gmem_pair_vm_close(&t);
 		if (n && !injected)
 			break;	/* the calls ran out of injection points */
 	}
@@ -503,25 +490,12 @@ TEST(partial_punch_of_private_thp_keeps_neighbours)
 	shmem_thp_restore(old);
 }
 
-/* Set a knob of both failslab and fail_page_alloc (debugfs). */
+/* Set a knob of both failslab and fail_page_alloc; true if both took it. */
 static bool set_fail_knob(const char *knob, const char *val)
 {
-	static const char * const dirs[] = {
-		"/sys/kernel/debug/failslab", "/sys/kernel/debug/fail_page_alloc",
-	};
-	bool ok = true;
+	bool ok = write_fail_knob(FAILSLAB, knob, val, false);
 
-	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
-		char path[96];
-		int fd;
-
-		snprintf(path, sizeof(path), "%s/%s", dirs[i], knob);
-		fd = open(path, O_WRONLY);
-		ok &= fd >= 0 && write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-		if (fd >= 0)
-			close(fd);
-	}
-	return ok;
+	return write_fail_knob(FAIL_PAGE_ALLOC, knob, val, false) && ok;
 }
 
 /*
@@ -554,7 +528,7 @@ TEST(partial_punch_of_private_thp_with_split_always_failing)
 	const size_t huge = 2UL << 20, nr = huge / 4096;
 	struct gmem_pair_convert out = {};
 	int r1, r2, e1, e2, fail_fd;
-	struct thp_pair t;
+	struct gmem_pair_vm t;
 	char old[128];
 
 	page_size = getpagesize();
@@ -598,8 +572,8 @@ TEST(partial_punch_of_private_thp_with_split_always_failing)
 	EXPECT_EQ(page_state(t.pfd, 9), GMEM_PAIR_STATE_PRIVATE);
 	EXPECT_EQ(pair_stats(t.pfd).private_pages, nr);
 	ASSERT_EQ(pair_convert(t.pfd, 0, huge, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
-	EXPECT_EQ(bad_page(t.m, 0, nr, 3), -1);
-	thp_pair_teardown(&t);
+	EXPECT_EQ(bad_page(t.mem, 0, nr, 3), -1);
+	gmem_pair_vm_close(&t);
 	shmem_thp_restore(old);
 }
 
@@ -670,23 +644,20 @@ TEST(unrelated_fault_does_not_wait_for_swap_in)
 	const size_t range = 32UL << 20, size = range + (2UL << 20);
 	struct fault_timer *f;
 	double c0, c1, longest;
+	struct gmem_pair_vm p;
 	unsigned long during;
-	struct kvm_vm *vm;
 	pthread_t thread;
-	int pfd, sfd;
 	char *m;
+	int pfd;
 
 	page_size = getpagesize();
 	f = calloc(1, sizeof(*f));
 	ASSERT_NE(f, NULL);
-	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
-				      GUEST_MEMFD_FLAG_PAIR_SHARED);
-	ASSERT_GE(pfd, 0);
-	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, O_CLOEXEC);
-	ASSERT_GE(sfd, 0);
-	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
-	ASSERT_NE(m, MAP_FAILED);
+	ASSERT_EQ(gmem_pair_vm_open(&p, NULL, size, GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED, O_CLOEXEC,
+				    false), 0);
+	pfd = p.pfd;
+	m = p.mem;
 
 	fill_pages(m, 0, range / page_size, 21);
 	ASSERT_EQ(madvise(m, range, MADV_PAGEOUT), 0);
@@ -718,10 +689,7 @@ TEST(unrelated_fault_does_not_wait_for_swap_in)
 
 	ASSERT_EQ(pair_convert(pfd, 0, range, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
 	EXPECT_EQ(bad_page(m, 0, range / page_size, 21), -1);
-	munmap(m, size);
-	close(sfd);
-	close(pfd);
-	kvm_vm_free(vm);
+	gmem_pair_vm_close(&p);
 	free(f);
 }
 
@@ -819,7 +787,7 @@ static void *batch_holder(void *arg)
  */
 TEST_F(pair, lru_batch_of_another_cpu_is_not_a_refusal)
 {
-	struct batch_holder h = { .sfd = self->sfd, .pages = 8 };
+	struct batch_holder h = { .sfd = self->p.sfd, .pages = 8 };
 	struct gmem_pair_convert out;
 	pthread_t thread;
 	char c = 0;
@@ -827,25 +795,25 @@ TEST_F(pair, lru_batch_of_another_cpu_is_not_a_refusal)
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		SKIP(return, "needs two CPUs");
 	ASSERT_TRUE(run_on_cpu(0));
-	fill_pages(self->mem, 0, NR_PAGES, 13);
+	fill_pages(self->p.mem, 0, NR_PAGES, 13);
 	ASSERT_EQ(pipe(h.ready), 0);
 	ASSERT_EQ(pipe(h.done), 0);
 	ASSERT_EQ(pthread_create(&thread, NULL, batch_holder, &h), 0);
 	ASSERT_EQ(read(h.ready[0], &c, 1), 1);
 	ASSERT_EQ(h.err, 0) TH_LOG("reads on CPU 1: %s", strerror(h.err));
 
-	EXPECT_EQ(pair_convert(self->pfd, 0, 8 * page_size,
+	EXPECT_EQ(pair_convert(self->p.pfd, 0, 8 * page_size,
 			       GMEM_PAIR_TO_PRIVATE, 0, &out), 0)
 		TH_LOG("refused at %#llx, reason %u: %s",
 		       (unsigned long long)out.error_offset, out.error_reason,
 		       strerror(errno));
-	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_PRIVATE);
+	EXPECT_EQ(page_state(self->p.pfd, 0), GMEM_PAIR_STATE_PRIVATE);
 
 	ASSERT_EQ(write(h.done[1], &c, 1), 1);
 	pthread_join(thread, NULL);
-	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0,
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0,
 			       NULL), 0);
-	EXPECT_EQ(bad_page(self->mem, 0, NR_PAGES, 13), -1);
+	EXPECT_EQ(bad_page(self->p.mem, 0, NR_PAGES, 13), -1);
 	close(h.ready[0]);
 	close(h.ready[1]);
 	close(h.done[0]);
@@ -864,23 +832,19 @@ TEST(refusal_names_the_pinned_thp_not_its_neighbour)
 	struct pin_longterm_test pin = { .size = 4096,
 					 .flags = PIN_LONGTERM_TEST_FLAG_USE_WRITE };
 	struct gmem_pair_convert out;
-	struct kvm_vm *vm;
-	char old[128], *area, *m;
-	int pfd, sfd, gup;
+	struct gmem_pair_vm p;
+	char old[128], *m;
+	int pfd, gup;
 	long huge0;
 
 	page_size = getpagesize();
 	gup = open("/sys/kernel/debug/gup_test", O_RDWR);
 	ASSERT_GE(gup, 0);
 	ASSERT_TRUE(shmem_thp_advise(old, sizeof(old)));
-	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
-				      GUEST_MEMFD_FLAG_PAIR_SHARED);
-	ASSERT_GE(pfd, 0);
-	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-	ASSERT_GE(sfd, 0);
-	m = mmap_2m_aligned(sfd, size, &area);
-	ASSERT_NE(m, NULL);
+	ASSERT_EQ(gmem_pair_vm_open(&p, NULL, size, GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED, 0, true), 0);
+	pfd = p.pfd;
+	m = p.mem;
 	huge0 = meminfo_kb("ShmemHugePages:");
 	fill_pages(m, 0, size / page_size, 17);
 	ASSERT_EQ(meminfo_kb("ShmemHugePages:") - huge0, 4096)
@@ -902,20 +866,13 @@ TEST(refusal_names_the_pinned_thp_not_its_neighbour)
 	EXPECT_EQ(pair_stats(pfd).private_pages, huge / page_size);
 	ASSERT_EQ(pair_convert(pfd, 0, size, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
 	EXPECT_EQ(bad_page(m, 0, size / page_size, 17), -1);
-	munmap(area, size + huge);
-	close(sfd);
-	close(pfd);
+	gmem_pair_vm_close(&p);
 	close(gup);
-	kvm_vm_free(vm);
 	shmem_thp_restore(old);
 }
 
 FIXTURE(collapse) {
-	struct kvm_vm *vm;
-	int pfd;
-	int fd;
-	char *area;
-	char *m;
+	struct gmem_pair_vm p;	/* p.sfd: the memfd, paired or not */
 	char old[64];
 };
 
@@ -936,33 +893,28 @@ FIXTURE_SETUP(collapse)
 	const size_t size = 4UL << 20;
 
 	page_size = getpagesize();
-	self->vm = NULL;
-	self->pfd = -1;
+	/* the plain memfd goes in the same struct: no VM, no private file */
+	self->p.pfd = -1;
+	self->p.sfd = -1;
 	ASSERT_TRUE(shmem_thp_advise(self->old, sizeof(self->old)));
 	if (variant->paired) {
-		self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-		self->pfd = __vm_create_guest_memfd(self->vm, size,
-						    GUEST_MEMFD_FLAG_PAIRED |
-						    GUEST_MEMFD_FLAG_PAIR_SHARED);
-		ASSERT_GE(self->pfd, 0);
-		self->fd = ioctl(self->pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-	} else {
-		self->fd = memfd_create("collapse", 0);
-		ASSERT_EQ(ftruncate(self->fd, size), 0);
+		ASSERT_EQ(gmem_pair_vm_open(&self->p, NULL, size,
+					    GUEST_MEMFD_FLAG_PAIRED |
+					    GUEST_MEMFD_FLAG_PAIR_SHARED, 0,
+					    true), 0);
+		return;
 	}
-	ASSERT_GE(self->fd, 0);
-	self->m = mmap_2m_aligned(self->fd, size, &self->area);
-	ASSERT_NE(self->m, NULL);
+	self->p.sfd = memfd_create("collapse", 0);
+	ASSERT_EQ(ftruncate(self->p.sfd, size), 0);
+	ASSERT_GE(self->p.sfd, 0);
+	self->p.area_size = size + (2UL << 20);
+	self->p.mem = mmap_2m_aligned(self->p.sfd, size, &self->p.area);
+	ASSERT_NE(self->p.mem, NULL);
 }
 
 FIXTURE_TEARDOWN(collapse)
 {
-	munmap(self->area, 6UL << 20);
-	close(self->fd);
-	if (self->vm) {
-		close(self->pfd);
-		kvm_vm_free(self->vm);
-	}
+	gmem_pair_vm_close(&self->p);
 	shmem_thp_restore(self->old);
 }
 
@@ -983,26 +935,26 @@ TEST_F(collapse, writes_through_ptes_survive_collapse_and_pageout)
 	int r;
 
 	/* a page table under the first 2M: a small folio, then punched */
-	ASSERT_EQ(madvise(self->m, huge, MADV_NOHUGEPAGE), 0);
-	(void)READ_ONCE(self->m[0]);
-	ASSERT_EQ(fallocate(self->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	ASSERT_EQ(madvise(self->p.mem, huge, MADV_NOHUGEPAGE), 0);
+	(void)READ_ONCE(self->p.mem[0]);
+	ASSERT_EQ(fallocate(self->p.sfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			    0, huge), 0);
-	ASSERT_EQ(madvise(self->m, huge, MADV_HUGEPAGE), 0);
+	ASSERT_EQ(madvise(self->p.mem, huge, MADV_HUGEPAGE), 0);
 	/* read faults: one THP, mapped by writable, clean PTEs */
 	thp0 = meminfo_kb("ShmemHugePages:");
 	for (size_t i = 0; i < nr; i++)
-		(void)READ_ONCE(self->m[i * page_size]);
+		(void)READ_ONCE(self->p.mem[i * page_size]);
 	ASSERT_EQ(meminfo_kb("ShmemHugePages:") - thp0, 2048)
 		TH_LOG("no shmem THP: nothing to collapse");
-	fill_pages(self->m, 0, nr, 42);
-	r = madvise(self->m, huge, MADV_COLLAPSE);
+	fill_pages(self->p.mem, 0, nr, 42);
+	r = madvise(self->p.mem, huge, MADV_COLLAPSE);
 	ASSERT_EQ(r, 0) TH_LOG("MADV_COLLAPSE: %s", strerror(errno));
-	ASSERT_EQ(madvise(self->m, huge, MADV_PAGEOUT), 0);
+	ASSERT_EQ(madvise(self->p.mem, huge, MADV_PAGEOUT), 0);
 	for (size_t i = 0; i < nr; i++) {
 		char buf[4096];
 		size_t b;
 
-		ASSERT_EQ(pread(self->fd, buf, page_size, i * page_size),
+		ASSERT_EQ(pread(self->p.sfd, buf, page_size, i * page_size),
 			  (ssize_t)page_size);
 		for (b = 0; b < page_size; b++)
 			if (buf[b] != pattern(i, b, 42))

@@ -62,7 +62,6 @@
 #include "../../../../mm/gup_test.h"
 
 #define HUGE_PAGES		512		/* 4K pages in a 2M folio */
-#define HUGE_SIZE		(2UL << 20)
 #define WORDS			(4096 / 8)
 #define MAX_RANGE		64		/* pages in a small random range */
 #define QUERY_EXTENTS		7		/* small: exercise pagination */
@@ -1361,9 +1360,8 @@ int main(int argc, char *argv[])
 	bool leak = false, child_ok;
 	uint64_t seed, area_size;
 	int opt, sv[2], status = 0;
-	struct kvm_vm *vm;
+	struct gmem_pair_vm pair;
 	double deadline;
-	char *reserve;
 	pid_t pid, parent;
 
 	seed = (uint64_t)time(NULL) * 1000003 ^ (uint64_t)getpid() << 20;
@@ -1433,22 +1431,15 @@ int main(int argc, char *argv[])
 	}
 	close(sv[1]);
 
-	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	pfd = __vm_create_guest_memfd(vm, npages * page_size,
-				      GUEST_MEMFD_FLAG_PAIRED |
-				      GUEST_MEMFD_FLAG_PAIR_SHARED);
-	TEST_ASSERT(pfd >= 0, "paired guest_memfd: %s", strerror(errno));
-	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, O_CLOEXEC);
-	TEST_ASSERT(sfd >= 0, "GMEM_PAIR_GET_SHARED_FD: %s", strerror(errno));
 	/* a 2M aligned mapping, so that shmem can give it 2M folios */
-	reserve = mmap(NULL, npages * page_size + HUGE_SIZE, PROT_NONE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	TEST_ASSERT(reserve != MAP_FAILED, "reserve");
-	mem = (char *)(((uintptr_t)reserve + HUGE_SIZE - 1) & ~(HUGE_SIZE - 1));
-	TEST_ASSERT(mmap(mem, npages * page_size, PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_FIXED, sfd, 0) == mem, "mmap memfd");
-	TEST_ASSERT(!madvise(mem, npages * page_size, MADV_HUGEPAGE),
-		    "MADV_HUGEPAGE");
+	TEST_ASSERT(!gmem_pair_vm_open(&pair, NULL, npages * page_size,
+				       GUEST_MEMFD_FLAG_PAIRED |
+				       GUEST_MEMFD_FLAG_PAIR_SHARED, O_CLOEXEC,
+				       true),
+		    "paired guest_memfd, its memfd mapped: %s", strerror(errno));
+	pfd = pair.pfd;
+	sfd = pair.sfd;
+	mem = pair.mem;
 	gup_fd = open("/sys/kernel/debug/gup_test", O_RDWR);
 	if (gup_fd < 0)
 		ksft_print_msg("no /sys/kernel/debug/gup_test: no pin operations\n");
@@ -1542,10 +1533,7 @@ int main(int argc, char *argv[])
 
 	if (gup_fd >= 0)
 		close(gup_fd);
-	munmap(reserve, npages * page_size + HUGE_SIZE);
-	close(sfd);
-	close(pfd);
-	kvm_vm_free(vm);
+	gmem_pair_vm_close(&pair);
 	thp_restore();
 	shmem1 = meminfo_kb("Shmem:");
 	unevict1 = meminfo_kb("Unevictable:");

@@ -99,10 +99,7 @@ static bool check(const char *p, size_t len, char seed)
 }
 
 FIXTURE(pair) {
-	struct kvm_vm *vm;
-	int pfd;	/* private file (guest_memfd) */
-	int sfd;	/* shared memfd */
-	char *mem;	/* the memfd, mapped MAP_SHARED */
+	struct gmem_pair_vm p;	/* p.mem: the memfd, mapped MAP_SHARED */
 	bool private_start;
 };
 
@@ -122,24 +119,14 @@ FIXTURE_SETUP(pair)
 {
 	page_size = getpagesize();
 	install_sigbus_handler();
-	self->vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	self->pfd = __vm_create_guest_memfd(self->vm, PAIR_SIZE,
-					    variant->flags);
-	ASSERT_GE(self->pfd, 0);
-	self->sfd = ioctl(self->pfd, GMEM_PAIR_GET_SHARED_FD, O_CLOEXEC);
-	ASSERT_GE(self->sfd, 0);
-	self->mem = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-			 self->sfd, 0);
-	ASSERT_NE(self->mem, MAP_FAILED);
+	ASSERT_EQ(gmem_pair_vm_open(&self->p, NULL, PAIR_SIZE, variant->flags,
+				    O_CLOEXEC, false), 0);
 	self->private_start = !(variant->flags & GUEST_MEMFD_FLAG_PAIR_SHARED);
 }
 
 FIXTURE_TEARDOWN(pair)
 {
-	munmap(self->mem, PAIR_SIZE);
-	close(self->sfd);
-	close(self->pfd);
-	kvm_vm_free(self->vm);
+	gmem_pair_vm_close(&self->p);
 }
 
 /* Make the whole pair shared, whatever the variant started with. */
@@ -157,9 +144,9 @@ TEST_F(pair, memfd_is_an_ordinary_memfd)
 	FILE *maps;
 	ssize_t n;
 
-	ASSERT_EQ(fstat(self->sfd, &st), 0);
+	ASSERT_EQ(fstat(self->p.sfd, &st), 0);
 	EXPECT_EQ(st.st_size, PAIR_SIZE);
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", self->sfd);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", self->p.sfd);
 	n = readlink(path, link, sizeof(link) - 1);
 	ASSERT_GT(n, 0);
 	link[n] = 0;
@@ -168,37 +155,37 @@ TEST_F(pair, memfd_is_an_ordinary_memfd)
 	maps = fopen("/proc/self/maps", "r");
 	ASSERT_NE(maps, NULL);
 	while (fgets(line, sizeof(line), maps))
-		if (strtoul(line, NULL, 16) == (unsigned long)self->mem &&
+		if (strtoul(line, NULL, 16) == (unsigned long)self->p.mem &&
 		    strstr(line, "memfd:gmem_pair"))
 			found = true;
 	fclose(maps);
 	EXPECT_TRUE(found);
 
 	/* Fixed size, sealed. */
-	EXPECT_EQ(ftruncate(self->sfd, PAIR_SIZE * 2), -1);
+	EXPECT_EQ(ftruncate(self->p.sfd, PAIR_SIZE * 2), -1);
 	EXPECT_EQ(errno, EPERM);
-	EXPECT_EQ(ftruncate(self->sfd, page_size), -1);
+	EXPECT_EQ(ftruncate(self->p.sfd, page_size), -1);
 	EXPECT_EQ(errno, EPERM);
-	EXPECT_EQ(fcntl(self->sfd, F_GET_SEALS),
+	EXPECT_EQ(fcntl(self->p.sfd, F_GET_SEALS),
 		  F_SEAL_SEAL | F_SEAL_GROW | F_SEAL_SHRINK);
-	EXPECT_EQ(fcntl(self->sfd, F_ADD_SEALS, F_SEAL_WRITE), -1);
+	EXPECT_EQ(fcntl(self->p.sfd, F_ADD_SEALS, F_SEAL_WRITE), -1);
 	EXPECT_EQ(errno, EPERM);
 	/* GMEM_PAIR_GET_SHARED_FD(O_CLOEXEC) in the fixture, 0 here */
-	EXPECT_EQ(fcntl(self->sfd, F_GETFD), FD_CLOEXEC);
+	EXPECT_EQ(fcntl(self->p.sfd, F_GETFD), FD_CLOEXEC);
 	{
-		int fd = ioctl(self->pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+		int fd = ioctl(self->p.pfd, GMEM_PAIR_GET_SHARED_FD, 0);
 
 		ASSERT_GE(fd, 0);
 		EXPECT_EQ(fcntl(fd, F_GETFD), 0);
 		close(fd);
-		EXPECT_EQ(ioctl(self->pfd, GMEM_PAIR_GET_SHARED_FD, O_RDWR), -1);
+		EXPECT_EQ(ioctl(self->p.pfd, GMEM_PAIR_GET_SHARED_FD, O_RDWR), -1);
 		EXPECT_EQ(errno, EINVAL);
 	}
 
 	/* The private file has no read, write or mmap. */
-	EXPECT_LT(read(self->pfd, line, 16), 0);
-	EXPECT_LT(write(self->pfd, line, 16), 0);
-	EXPECT_EQ(mmap(NULL, page_size, PROT_READ, MAP_SHARED, self->pfd, 0),
+	EXPECT_LT(read(self->p.pfd, line, 16), 0);
+	EXPECT_LT(write(self->p.pfd, line, 16), 0);
+	EXPECT_EQ(mmap(NULL, page_size, PROT_READ, MAP_SHARED, self->p.pfd, 0),
 		  MAP_FAILED);
 }
 
@@ -208,7 +195,7 @@ TEST_F(pair, initial_state)
 	struct gmem_pair_query q;
 	char c = 1;
 
-	ASSERT_EQ(pair_query(self->pfd, 0, ext, 4, &q), 0);
+	ASSERT_EQ(pair_query(self->p.pfd, 0, ext, 4, &q), 0);
 	ASSERT_EQ(q.nr_extents, 1);
 	EXPECT_EQ(ext[0].offset, 0);
 	EXPECT_EQ(ext[0].size, PAIR_SIZE);
@@ -216,14 +203,14 @@ TEST_F(pair, initial_state)
 	EXPECT_EQ(q.stats.size, PAIR_SIZE);
 	if (self->private_start) {
 		EXPECT_EQ(ext[0].state, GMEM_PAIR_STATE_PRIVATE_HOLE);
-		EXPECT_TRUE(access_sigbus(self->mem, false, &c));
-		EXPECT_TRUE(access_sigbus(self->mem + PAIR_SIZE - 1, true, &c));
+		EXPECT_TRUE(access_sigbus(self->p.mem, false, &c));
+		EXPECT_TRUE(access_sigbus(self->p.mem + PAIR_SIZE - 1, true, &c));
 	} else {
 		EXPECT_EQ(ext[0].state, GMEM_PAIR_STATE_SHARED_HOLE);
-		EXPECT_FALSE(access_sigbus(self->mem, false, &c));
+		EXPECT_FALSE(access_sigbus(self->p.mem, false, &c));
 		EXPECT_EQ(c, 0);
-		EXPECT_FALSE(access_sigbus(self->mem + page_size, true, &c));
-		EXPECT_EQ(page_state(self->pfd, page_size),
+		EXPECT_FALSE(access_sigbus(self->p.mem + page_size, true, &c));
+		EXPECT_EQ(page_state(self->p.pfd, page_size),
 			  GMEM_PAIR_STATE_SHARED);
 	}
 }
@@ -236,37 +223,37 @@ TEST_F(pair, private_range_refuses_every_access)
 	int pipefd[2];
 	loff_t soff;
 
-	all_shared(self->pfd);
-	fill(self->mem, PAIR_SIZE, 5);
-	ASSERT_EQ(pair_convert(self->pfd, off, 4 * page_size, GMEM_PAIR_TO_PRIVATE,
+	all_shared(self->p.pfd);
+	fill(self->p.mem, PAIR_SIZE, 5);
+	ASSERT_EQ(pair_convert(self->p.pfd, off, 4 * page_size, GMEM_PAIR_TO_PRIVATE,
 			       0, NULL), 0);
 
-	EXPECT_TRUE(access_sigbus(self->mem + off, false, &c));
-	EXPECT_TRUE(access_sigbus(self->mem + off + 3 * page_size + 5, true, &c));
-	EXPECT_FALSE(access_sigbus(self->mem + off - 1, false, &c));
-	EXPECT_FALSE(access_sigbus(self->mem + off + 4 * page_size, false, &c));
+	EXPECT_TRUE(access_sigbus(self->p.mem + off, false, &c));
+	EXPECT_TRUE(access_sigbus(self->p.mem + off + 3 * page_size + 5, true, &c));
+	EXPECT_FALSE(access_sigbus(self->p.mem + off - 1, false, &c));
+	EXPECT_FALSE(access_sigbus(self->p.mem + off + 4 * page_size, false, &c));
 
-	EXPECT_EQ(pread(self->sfd, buf, sizeof(buf), off), -1);
+	EXPECT_EQ(pread(self->p.sfd, buf, sizeof(buf), off), -1);
 	EXPECT_EQ(errno, EACCES);
-	EXPECT_EQ(pwrite(self->sfd, buf, sizeof(buf), off + page_size), -1);
+	EXPECT_EQ(pwrite(self->p.sfd, buf, sizeof(buf), off + page_size), -1);
 	EXPECT_EQ(errno, EACCES);
-	EXPECT_EQ(fallocate(self->sfd, FALLOC_FL_KEEP_SIZE, off, page_size), -1);
+	EXPECT_EQ(fallocate(self->p.sfd, FALLOC_FL_KEEP_SIZE, off, page_size), -1);
 	EXPECT_EQ(errno, EACCES);
 	/* a punch over private offsets succeeds: gmem_pair_regress_test */
 
 	ASSERT_EQ(pipe(pipefd), 0);
 	soff = off;
-	EXPECT_EQ(splice(self->sfd, &soff, pipefd[1], NULL, page_size, 0), -1);
+	EXPECT_EQ(splice(self->p.sfd, &soff, pipefd[1], NULL, page_size, 0), -1);
 	EXPECT_EQ(errno, EACCES);
 	close(pipefd[0]);
 	close(pipefd[1]);
 
 	/* A read that starts shared stops at the private offset. */
-	EXPECT_EQ(pread(self->sfd, buf, sizeof(buf), off - 16), 16);
+	EXPECT_EQ(pread(self->p.sfd, buf, sizeof(buf), off - 16), 16);
 
 	/* Nothing was allocated in the memfd at the private offsets. */
-	EXPECT_EQ(pair_stats(self->pfd).shared_pages, NR_PAGES - 4);
-	EXPECT_EQ(pair_stats(self->pfd).private_pages, 4);
+	EXPECT_EQ(pair_stats(self->p.pfd).shared_pages, NR_PAGES - 4);
+	EXPECT_EQ(pair_stats(self->p.pfd).private_pages, 4);
 }
 
 TEST_F(pair, contents_survive_both_ways)
@@ -274,20 +261,20 @@ TEST_F(pair, contents_survive_both_ways)
 	struct gmem_pair_stats st;
 	char c;
 
-	all_shared(self->pfd);
-	fill(self->mem, PAIR_SIZE, 11);
-	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0, NULL),
+	all_shared(self->p.pfd);
+	fill(self->p.mem, PAIR_SIZE, 11);
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0, NULL),
 		  0);
-	st = pair_stats(self->pfd);
+	st = pair_stats(self->p.pfd);
 	EXPECT_EQ(st.private_pages, NR_PAGES);
 	EXPECT_EQ(st.shared_pages, 0);
-	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_PRIVATE);
-	EXPECT_TRUE(access_sigbus(self->mem + 100, false, &c));
+	EXPECT_EQ(page_state(self->p.pfd, 0), GMEM_PAIR_STATE_PRIVATE);
+	EXPECT_TRUE(access_sigbus(self->p.mem + 100, false, &c));
 
-	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL),
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL),
 		  0);
-	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 11));
-	st = pair_stats(self->pfd);
+	EXPECT_TRUE(check(self->p.mem, PAIR_SIZE, 11));
+	st = pair_stats(self->p.pfd);
 	EXPECT_EQ(st.private_pages, 0);
 	EXPECT_EQ(st.shared_pages, NR_PAGES);
 	EXPECT_EQ(st.to_private_pages, NR_PAGES);
@@ -300,13 +287,13 @@ TEST_F(pair, conversion_is_precise_and_idempotent)
 	struct gmem_pair_extent ext[8];
 	struct gmem_pair_query q;
 
-	all_shared(self->pfd);
-	fill(self->mem, PAIR_SIZE, 21);
-	ASSERT_EQ(pair_convert(self->pfd, 8 * page_size, 8 * page_size,
+	all_shared(self->p.pfd);
+	fill(self->p.mem, PAIR_SIZE, 21);
+	ASSERT_EQ(pair_convert(self->p.pfd, 8 * page_size, 8 * page_size,
 			       GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
-	ASSERT_EQ(pair_convert(self->pfd, 8 * page_size, 8 * page_size,
+	ASSERT_EQ(pair_convert(self->p.pfd, 8 * page_size, 8 * page_size,
 			       GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
-	ASSERT_EQ(pair_query(self->pfd, 0, ext, 8, &q), 0);
+	ASSERT_EQ(pair_query(self->p.pfd, 0, ext, 8, &q), 0);
 	ASSERT_EQ(q.nr_extents, 3);
 	EXPECT_EQ(ext[0].state, GMEM_PAIR_STATE_SHARED);
 	EXPECT_EQ(ext[0].size, 8 * page_size);
@@ -314,37 +301,37 @@ TEST_F(pair, conversion_is_precise_and_idempotent)
 	EXPECT_EQ(ext[1].offset, 8 * page_size);
 	EXPECT_EQ(ext[1].size, 8 * page_size);
 	EXPECT_EQ(ext[2].state, GMEM_PAIR_STATE_SHARED);
-	EXPECT_TRUE(check(self->mem, 8 * page_size, 21));
-	EXPECT_TRUE(check(self->mem + 16 * page_size, PAIR_SIZE - 16 * page_size,
+	EXPECT_TRUE(check(self->p.mem, 8 * page_size, 21));
+	EXPECT_TRUE(check(self->p.mem + 16 * page_size, PAIR_SIZE - 16 * page_size,
 			  21 + 16));
 
 	/* Back, over a range wider than what is private. */
-	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL),
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL),
 		  0);
-	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 21));
+	EXPECT_TRUE(check(self->p.mem, PAIR_SIZE, 21));
 }
 
 TEST_F(pair, discard_reads_zeros)
 {
 	char zero[4096] = { 0 };
 
-	all_shared(self->pfd);
-	fill(self->mem, PAIR_SIZE, 31);
-	ASSERT_EQ(pair_convert(self->pfd, 0, 2 * page_size, GMEM_PAIR_TO_PRIVATE,
+	all_shared(self->p.pfd);
+	fill(self->p.mem, PAIR_SIZE, 31);
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, 2 * page_size, GMEM_PAIR_TO_PRIVATE,
 			       GMEM_PAIR_CONVERT_DISCARD, NULL), 0);
-	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_PRIVATE_HOLE);
-	ASSERT_EQ(pair_convert(self->pfd, page_size, page_size, GMEM_PAIR_TO_SHARED,
+	EXPECT_EQ(page_state(self->p.pfd, 0), GMEM_PAIR_STATE_PRIVATE_HOLE);
+	ASSERT_EQ(pair_convert(self->p.pfd, page_size, page_size, GMEM_PAIR_TO_SHARED,
 			       0, NULL), 0);
-	EXPECT_EQ(memcmp(self->mem + page_size, zero, page_size), 0);
+	EXPECT_EQ(memcmp(self->p.mem + page_size, zero, page_size), 0);
 
-	ASSERT_EQ(pair_convert(self->pfd, 4 * page_size, page_size,
+	ASSERT_EQ(pair_convert(self->p.pfd, 4 * page_size, page_size,
 			       GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
-	ASSERT_EQ(pair_convert(self->pfd, 4 * page_size, page_size,
+	ASSERT_EQ(pair_convert(self->p.pfd, 4 * page_size, page_size,
 			       GMEM_PAIR_TO_SHARED, GMEM_PAIR_CONVERT_DISCARD, NULL), 0);
-	EXPECT_EQ(page_state(self->pfd, 4 * page_size),
+	EXPECT_EQ(page_state(self->p.pfd, 4 * page_size),
 		  GMEM_PAIR_STATE_SHARED_HOLE);
-	EXPECT_EQ(memcmp(self->mem + 4 * page_size, zero, page_size), 0);
-	EXPECT_TRUE(check(self->mem + 5 * page_size, page_size, 31 + 5));
+	EXPECT_EQ(memcmp(self->p.mem + 4 * page_size, zero, page_size), 0);
+	EXPECT_TRUE(check(self->p.mem + 5 * page_size, page_size, 31 + 5));
 }
 
 TEST_F(pair, bad_requests)
@@ -356,63 +343,65 @@ TEST_F(pair, bad_requests)
 	int gfd;
 
 #define EXPECT_EINVAL(call) do { EXPECT_EQ(call, -1); EXPECT_EQ(errno, EINVAL); } while (0)
-	EXPECT_EINVAL(pair_convert(self->pfd, 1, page_size, GMEM_PAIR_TO_SHARED, 0, NULL));
-	EXPECT_EINVAL(pair_convert(self->pfd, 0, page_size + 1, GMEM_PAIR_TO_SHARED, 0, NULL));
-	EXPECT_EINVAL(pair_convert(self->pfd, 0, 0, GMEM_PAIR_TO_SHARED, 0, NULL));
-	EXPECT_EINVAL(pair_convert(self->pfd, PAIR_SIZE, page_size, GMEM_PAIR_TO_SHARED, 0, NULL));
-	EXPECT_EINVAL(pair_convert(self->pfd, page_size, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0, NULL));
-	EXPECT_EINVAL(pair_convert(self->pfd, -page_size, 2 * page_size,
+	EXPECT_EINVAL(pair_convert(self->p.pfd, 1, page_size, GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(pair_convert(self->p.pfd, 0, page_size + 1, GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(pair_convert(self->p.pfd, 0, 0, GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(pair_convert(self->p.pfd, PAIR_SIZE, page_size,
 				   GMEM_PAIR_TO_SHARED, 0, NULL));
-	EXPECT_EINVAL(pair_convert(self->pfd, page_size, -page_size,
+	EXPECT_EINVAL(pair_convert(self->p.pfd, page_size, PAIR_SIZE,
+				   GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(pair_convert(self->p.pfd, -page_size, 2 * page_size,
+				   GMEM_PAIR_TO_SHARED, 0, NULL));
+	EXPECT_EINVAL(pair_convert(self->p.pfd, page_size, -page_size,
 				   GMEM_PAIR_TO_PRIVATE, 0, NULL));
-	EXPECT_EINVAL(pair_convert(self->pfd, 0, page_size, 2, 0, NULL));
-	EXPECT_EINVAL(pair_convert(self->pfd, 0, page_size, GMEM_PAIR_TO_SHARED, 1 << 7, NULL));
-	EXPECT_EINVAL(pair_convert(self->pfd, 0, page_size, GMEM_PAIR_TO_SHARED,
+	EXPECT_EINVAL(pair_convert(self->p.pfd, 0, page_size, 2, 0, NULL));
+	EXPECT_EINVAL(pair_convert(self->p.pfd, 0, page_size, GMEM_PAIR_TO_SHARED, 1 << 7, NULL));
+	EXPECT_EINVAL(pair_convert(self->p.pfd, 0, page_size, GMEM_PAIR_TO_SHARED,
 				   GMEM_PAIR_CONVERT_MIGRATE, NULL));
 	a.reserved[3] = 1;
-	EXPECT_EINVAL(ioctl(self->pfd, GMEM_PAIR_CONVERT, &a));
+	EXPECT_EINVAL(ioctl(self->p.pfd, GMEM_PAIR_CONVERT, &a));
 	q.flags = GMEM_PAIR_QUERY_DETAILS << 1;	/* unknown */
-	EXPECT_EINVAL(ioctl(self->pfd, GMEM_PAIR_QUERY, &q));
+	EXPECT_EINVAL(ioctl(self->p.pfd, GMEM_PAIR_QUERY, &q));
 	q.flags = 0;
 	q.offset = 1;
-	EXPECT_EINVAL(ioctl(self->pfd, GMEM_PAIR_QUERY, &q));
-	EXPECT_EINVAL(ioctl(self->pfd, GMEM_PAIR_GET_SHARED_FD, O_RDONLY | O_NONBLOCK));
-	EXPECT_EQ(ioctl(self->pfd, GMEM_PAIR_CONVERT, (void *)8), -1);
+	EXPECT_EINVAL(ioctl(self->p.pfd, GMEM_PAIR_QUERY, &q));
+	EXPECT_EINVAL(ioctl(self->p.pfd, GMEM_PAIR_GET_SHARED_FD, O_RDONLY | O_NONBLOCK));
+	EXPECT_EQ(ioctl(self->p.pfd, GMEM_PAIR_CONVERT, (void *)8), -1);
 	EXPECT_EQ(errno, EFAULT);
 #undef EXPECT_EINVAL
 
 	/* Wrong files: the memfd, and a guest_memfd that is not paired. */
-	EXPECT_EQ(pair_convert(self->sfd, 0, page_size, GMEM_PAIR_TO_SHARED, 0, NULL), -1);
+	EXPECT_EQ(pair_convert(self->p.sfd, 0, page_size, GMEM_PAIR_TO_SHARED, 0, NULL), -1);
 	EXPECT_EQ(errno, ENOTTY);
-	gfd = __vm_create_guest_memfd(self->vm, PAIR_SIZE, 0);
+	gfd = __vm_create_guest_memfd(self->p.vm, PAIR_SIZE, 0);
 	ASSERT_GE(gfd, 0);
 	EXPECT_EQ(pair_convert(gfd, 0, page_size, GMEM_PAIR_TO_SHARED, 0, NULL), -1);
 	EXPECT_EQ(errno, ENOTTY);
 	close(gfd);
 	/* PAIR_SHARED without PAIRED */
-	EXPECT_EQ(__vm_create_guest_memfd(self->vm, PAIR_SIZE,
+	EXPECT_EQ(__vm_create_guest_memfd(self->p.vm, PAIR_SIZE,
 					  GUEST_MEMFD_FLAG_PAIR_SHARED), -1);
 	EXPECT_EQ(errno, EINVAL);
 
 	/* Nothing changed. */
-	EXPECT_EQ(page_state(self->pfd, 0), self->private_start ?
+	EXPECT_EQ(page_state(self->p.pfd, 0), self->private_start ?
 		  GMEM_PAIR_STATE_PRIVATE_HOLE : GMEM_PAIR_STATE_SHARED_HOLE);
 }
 
 /* The private file allocates only at private offsets. */
 TEST_F(pair, private_file_never_doubles_a_page)
 {
-	all_shared(self->pfd);
-	EXPECT_EQ(fallocate(self->pfd, FALLOC_FL_KEEP_SIZE, 0, page_size), -1);
+	all_shared(self->p.pfd);
+	EXPECT_EQ(fallocate(self->p.pfd, FALLOC_FL_KEEP_SIZE, 0, page_size), -1);
 	EXPECT_EQ(errno, EACCES);
-	ASSERT_EQ(pair_convert(self->pfd, 0, 2 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, 2 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
 			       NULL), 0);
-	EXPECT_EQ(fallocate(self->pfd, FALLOC_FL_KEEP_SIZE, 0, 2 * page_size), 0);
-	EXPECT_EQ(pair_stats(self->pfd).private_pages, 2);
+	EXPECT_EQ(fallocate(self->p.pfd, FALLOC_FL_KEEP_SIZE, 0, 2 * page_size), 0);
+	EXPECT_EQ(pair_stats(self->p.pfd).private_pages, 2);
 	/* Punching the private file discards; the offset stays private. */
-	EXPECT_EQ(fallocate(self->pfd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+	EXPECT_EQ(fallocate(self->p.pfd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
 			    0, page_size), 0);
-	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_PRIVATE_HOLE);
+	EXPECT_EQ(page_state(self->p.pfd, 0), GMEM_PAIR_STATE_PRIVATE_HOLE);
 }
 
 static int gup_test_fd(void)
@@ -424,7 +413,7 @@ static int gup_test_fd(void)
 TEST_F(pair, pinned_page_is_refused)
 {
 	struct pin_longterm_test pin = {
-		.addr = (uint64_t)(unsigned long)(self->mem + 3 * page_size),
+		.addr = (uint64_t)(unsigned long)(self->p.mem + 3 * page_size),
 		.size = page_size,
 		.flags = PIN_LONGTERM_TEST_FLAG_USE_WRITE,
 	};
@@ -432,57 +421,57 @@ TEST_F(pair, pinned_page_is_refused)
 	int gup = gup_test_fd();
 
 	ASSERT_GE(gup, 0);
-	all_shared(self->pfd);
-	fill(self->mem, PAIR_SIZE, 41);
+	all_shared(self->p.pfd);
+	fill(self->p.mem, PAIR_SIZE, 41);
 	ASSERT_EQ(ioctl(gup, PIN_LONGTERM_TEST_START, &pin), 0);
 
-	EXPECT_EQ(pair_convert(self->pfd, 0, 8 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
+	EXPECT_EQ(pair_convert(self->p.pfd, 0, 8 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
 			       &out), -1);
 	EXPECT_EQ(errno, EBUSY);
 	EXPECT_EQ(out.error_offset, 3 * page_size);
 	EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_PINNED);
 	/* Nothing changed: all shared, all readable, contents intact. */
-	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_SHARED);
-	EXPECT_EQ(pair_stats(self->pfd).private_pages, 0);
-	EXPECT_EQ(pair_stats(self->pfd).refused_pinned, 1);
-	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 41));
+	EXPECT_EQ(page_state(self->p.pfd, 0), GMEM_PAIR_STATE_SHARED);
+	EXPECT_EQ(pair_stats(self->p.pfd).private_pages, 0);
+	EXPECT_EQ(pair_stats(self->p.pfd).refused_pinned, 1);
+	EXPECT_TRUE(check(self->p.mem, PAIR_SIZE, 41));
 
 	ASSERT_EQ(ioctl(gup, PIN_LONGTERM_TEST_STOP), 0);
-	EXPECT_EQ(pair_convert(self->pfd, 0, 8 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
+	EXPECT_EQ(pair_convert(self->p.pfd, 0, 8 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
 			       &out), 0);
-	EXPECT_EQ(pair_stats(self->pfd).private_pages, 8);
-	ASSERT_EQ(pair_convert(self->pfd, 0, 8 * page_size, GMEM_PAIR_TO_SHARED, 0,
+	EXPECT_EQ(pair_stats(self->p.pfd).private_pages, 8);
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, 8 * page_size, GMEM_PAIR_TO_SHARED, 0,
 			       NULL), 0);
-	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 41));
+	EXPECT_TRUE(check(self->p.mem, PAIR_SIZE, 41));
 	close(gup);
 }
 
 /* vmsplice()d pages hold plain references: refused as "referenced". */
 TEST_F(pair, referenced_page_is_refused)
 {
-	struct iovec iov = { .iov_base = self->mem + 5 * page_size,
+	struct iovec iov = { .iov_base = self->p.mem + 5 * page_size,
 			     .iov_len = page_size };
 	struct gmem_pair_convert out;
 	char buf[4096];
 	int p[2];
 
-	all_shared(self->pfd);
-	fill(self->mem, PAIR_SIZE, 51);
+	all_shared(self->p.pfd);
+	fill(self->p.mem, PAIR_SIZE, 51);
 	ASSERT_EQ(pipe(p), 0);
 	ASSERT_EQ(vmsplice(p[1], &iov, 1, 0), page_size);
 
-	EXPECT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+	EXPECT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
 			       &out), -1);
 	EXPECT_EQ(errno, EBUSY);
 	EXPECT_EQ(out.error_offset, 5 * page_size);
 	EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_REFERENCED);
-	EXPECT_EQ(pair_stats(self->pfd).private_pages, 0);
-	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 51));
+	EXPECT_EQ(pair_stats(self->p.pfd).private_pages, 0);
+	EXPECT_TRUE(check(self->p.mem, PAIR_SIZE, 51));
 
 	ASSERT_EQ(read(p[0], buf, sizeof(buf)), page_size);
 	close(p[0]);
 	close(p[1]);
-	EXPECT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+	EXPECT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
 			       NULL), 0);
 }
 
@@ -495,11 +484,11 @@ TEST_F(pair, gmem_inspect_prints_the_map)
 	FILE *out;
 
 	ASSERT_NE(tool, NULL) TH_LOG("set GMEM_INSPECT to the tool's path");
-	all_shared(self->pfd);
-	fill(self->mem, 8 * page_size, 131);
-	ASSERT_EQ(pair_convert(self->pfd, 0, 4 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
+	all_shared(self->p.pfd);
+	fill(self->p.mem, 8 * page_size, 131);
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, 4 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
 			       NULL), 0);
-	snprintf(cmd, sizeof(cmd), "%s %d %d", tool, getpid(), self->pfd);
+	snprintf(cmd, sizeof(cmd), "%s %d %d", tool, getpid(), self->p.pfd);
 	out = popen(cmd, "r");
 	ASSERT_NE(out, NULL);
 	while (fgets(line, sizeof(line), out)) {
@@ -534,8 +523,8 @@ TEST_F(pair, second_process_over_scm_rights)
 	char step;
 	pid_t pid;
 
-	all_shared(self->pfd);
-	fill(self->mem, PAIR_SIZE, 61);
+	all_shared(self->p.pfd);
+	fill(self->p.mem, PAIR_SIZE, 61);
 	ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	pid = fork();
 	ASSERT_GE(pid, 0);
@@ -543,8 +532,8 @@ TEST_F(pair, second_process_over_scm_rights)
 		int fd = recv_fd(sv[1]);
 		char *m, c;
 
-		close(self->sfd);
-		munmap(self->mem, PAIR_SIZE);
+		close(self->p.sfd);
+		munmap(self->p.mem, PAIR_SIZE);
 		if (fd < 0)
 			_exit(10);
 		m = mmap(NULL, PAIR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -566,13 +555,13 @@ TEST_F(pair, second_process_over_scm_rights)
 			_exit(17);
 		_exit(0);
 	}
-	ASSERT_EQ(send_fd(sv[0], self->sfd), 0);
+	ASSERT_EQ(send_fd(sv[0], self->p.sfd), 0);
 	ASSERT_EQ(read(sv[0], &step, 1), 1);
-	ASSERT_EQ(pair_convert(self->pfd, 0, 16 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, 16 * page_size, GMEM_PAIR_TO_PRIVATE, 0,
 			       NULL), 0);
 	ASSERT_EQ(write(sv[0], "c", 1), 1);
 	ASSERT_EQ(read(sv[0], &step, 1), 1);
-	ASSERT_EQ(pair_convert(self->pfd, 0, 16 * page_size, GMEM_PAIR_TO_SHARED, 0,
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, 16 * page_size, GMEM_PAIR_TO_SHARED, 0,
 			       NULL), 0);
 	ASSERT_EQ(write(sv[0], "c", 1), 1);
 	ASSERT_EQ(waitpid(pid, &status, 0), pid);
@@ -587,26 +576,26 @@ TEST_F(pair, private_contents_unreadable)
 	char buf[64], path[64];
 	int fd, mfd;
 
-	all_shared(self->pfd);
-	fill(self->mem, PAIR_SIZE, 71);
-	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+	all_shared(self->p.pfd);
+	fill(self->p.mem, PAIR_SIZE, 71);
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
 			       NULL), 0);
 
 	fd = open("/proc/self/mem", O_RDONLY);
 	ASSERT_GE(fd, 0);
 	EXPECT_EQ(pread(fd, buf, sizeof(buf),
-			(off_t)(unsigned long)self->mem), -1);
+			(off_t)(unsigned long)self->p.mem), -1);
 	close(fd);
 
 	local.iov_base = buf;
 	local.iov_len = sizeof(buf);
-	remote.iov_base = self->mem + page_size;
+	remote.iov_base = self->p.mem + page_size;
 	remote.iov_len = sizeof(buf);
 	EXPECT_EQ(process_vm_readv(getpid(), &local, 1, &remote, 1, 0), -1);
 	EXPECT_EQ(errno, EFAULT);
 
-	EXPECT_EQ(pread(self->sfd, buf, sizeof(buf), 0), -1);
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", self->sfd);
+	EXPECT_EQ(pread(self->p.sfd, buf, sizeof(buf), 0), -1);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", self->p.sfd);
 	mfd = open(path, O_RDONLY | O_DIRECT);
 	if (mfd >= 0) {
 		void *al = aligned_alloc(4096, 4096);
@@ -617,7 +606,7 @@ TEST_F(pair, private_contents_unreadable)
 		close(mfd);
 	}
 	/* The private file itself cannot be read. */
-	EXPECT_EQ(pread(self->pfd, buf, sizeof(buf), 0), -1);
+	EXPECT_EQ(pread(self->p.pfd, buf, sizeof(buf), 0), -1);
 }
 
 /*
@@ -628,31 +617,31 @@ TEST_F(pair, swapped_out_pages_convert)
 {
 	struct gmem_pair_stats st;
 
-	all_shared(self->pfd);
-	fill(self->mem, PAIR_SIZE, 91);
-	ASSERT_EQ(madvise(self->mem, PAIR_SIZE, MADV_PAGEOUT), 0);
-	st = pair_stats(self->pfd);
+	all_shared(self->p.pfd);
+	fill(self->p.mem, PAIR_SIZE, 91);
+	ASSERT_EQ(madvise(self->p.mem, PAIR_SIZE, MADV_PAGEOUT), 0);
+	st = pair_stats(self->p.pfd);
 	ASSERT_GT(st.swapped_pages, 0);
-	EXPECT_EQ(page_state(self->pfd, 0), GMEM_PAIR_STATE_SHARED);
+	EXPECT_EQ(page_state(self->p.pfd, 0), GMEM_PAIR_STATE_SHARED);
 
-	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
 			       NULL), 0);
-	st = pair_stats(self->pfd);
+	st = pair_stats(self->p.pfd);
 	EXPECT_EQ(st.swapped_pages, 0);
 	EXPECT_EQ(st.private_pages, NR_PAGES);
-	ASSERT_EQ(pair_convert(self->pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0,
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0,
 			       NULL), 0);
-	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 91));
+	EXPECT_TRUE(check(self->p.mem, PAIR_SIZE, 91));
 
 	/* moved-in pages swap too; a discard of swapped pages works */
-	ASSERT_EQ(madvise(self->mem, PAIR_SIZE, MADV_PAGEOUT), 0);
-	EXPECT_GT(pair_stats(self->pfd).swapped_pages, 0);
-	ASSERT_EQ(pair_convert(self->pfd, page_size, PAIR_SIZE - 2 * page_size,
+	ASSERT_EQ(madvise(self->p.mem, PAIR_SIZE, MADV_PAGEOUT), 0);
+	EXPECT_GT(pair_stats(self->p.pfd).swapped_pages, 0);
+	ASSERT_EQ(pair_convert(self->p.pfd, page_size, PAIR_SIZE - 2 * page_size,
 			       GMEM_PAIR_TO_PRIVATE, GMEM_PAIR_CONVERT_DISCARD,
 			       NULL), 0);
-	EXPECT_EQ(page_state(self->pfd, page_size),
+	EXPECT_EQ(page_state(self->p.pfd, page_size),
 		  GMEM_PAIR_STATE_PRIVATE_HOLE);
-	EXPECT_EQ(pair_stats(self->pfd).private_pages, 0);
+	EXPECT_EQ(pair_stats(self->p.pfd).private_pages, 0);
 }
 
 struct race_args {
@@ -713,12 +702,12 @@ static void *splicer(void *arg)
  */
 TEST_F(pair, conversions_race_with_faults)
 {
-	struct race_args r = { .mem = self->mem, .pfd = self->pfd };
+	struct race_args r = { .mem = self->p.mem, .pfd = self->p.pfd };
 	pthread_t t[4];
 	int i;
 
-	all_shared(self->pfd);
-	fill(self->mem, PAIR_SIZE, 81);
+	all_shared(self->p.pfd);
+	fill(self->p.mem, PAIR_SIZE, 81);
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(pthread_create(&t[i], NULL, toucher, &r), 0);
 	ASSERT_EQ(pthread_create(&t[3], NULL, splicer, &r), 0);
@@ -727,7 +716,7 @@ TEST_F(pair, conversions_race_with_faults)
 		struct gmem_pair_convert out;
 
 		/* a toucher may hold a transient reference: retry */
-		while (pair_convert(self->pfd, 0, 16 * page_size, dir, 0, &out)) {
+		while (pair_convert(self->p.pfd, 0, 16 * page_size, dir, 0, &out)) {
 			ASSERT_EQ(errno, EBUSY);
 			ASSERT_EQ(out.error_reason, GMEM_PAIR_ERR_REFERENCED);
 		}
@@ -738,7 +727,7 @@ TEST_F(pair, conversions_race_with_faults)
 	EXPECT_EQ(r.bad, 0);
 	EXPECT_GT(r.seen_data, 0);
 	EXPECT_GT(r.seen_bus, 0);
-	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 81));
+	EXPECT_TRUE(check(self->p.mem, PAIR_SIZE, 81));
 }
 
 struct converter {
@@ -784,20 +773,20 @@ static void *converter(void *arg)
 TEST_F(pair, concurrent_conversions_of_other_ranges)
 {
 	struct converter c[2] = {
-		{ self->pfd, 0, 16 * page_size, 100 },
-		{ self->pfd, 32 * page_size, 16 * page_size, 100 },
+		{ self->p.pfd, 0, 16 * page_size, 100 },
+		{ self->p.pfd, 32 * page_size, 16 * page_size, 100 },
 	};
 	pthread_t t[2];
 
-	all_shared(self->pfd);
-	fill(self->mem, PAIR_SIZE, 111);
+	all_shared(self->p.pfd);
+	fill(self->p.mem, PAIR_SIZE, 111);
 	for (int i = 0; i < 2; i++)
 		ASSERT_EQ(pthread_create(&t[i], NULL, converter, &c[i]), 0);
 	for (int i = 0; i < 2; i++)
 		ASSERT_EQ(pthread_join(t[i], NULL), 0);
 	EXPECT_EQ(c[0].errors + c[1].errors, 0);
-	EXPECT_EQ(pair_stats(self->pfd).private_pages, 0);
-	EXPECT_TRUE(check(self->mem, PAIR_SIZE, 111));
+	EXPECT_EQ(pair_stats(self->p.pfd).private_pages, 0);
+	EXPECT_TRUE(check(self->p.mem, PAIR_SIZE, 111));
 }
 
 #define RW_PAGES	16
@@ -908,8 +897,8 @@ static void *rw_racer(void *arg)
  */
 TEST_F(pair, conversions_race_with_read_write_punch)
 {
-	struct rw_args a = { .sfd = self->sfd };
-	struct converter c = { self->pfd, 0, RW_PAGES * page_size, 2 };
+	struct rw_args a = { .sfd = self->p.sfd };
+	struct converter c = { self->p.pfd, 0, RW_PAGES * page_size, 2 };
 	uint64_t buf[4096 / 8], conversions, rounds = 0;
 	struct gmem_pair_extent ext[64];
 	struct gmem_pair_query q;
@@ -917,15 +906,15 @@ TEST_F(pair, conversions_race_with_read_write_punch)
 	pthread_t t;
 	char ch;
 
-	all_shared(self->pfd);
-	fill(self->mem, PAIR_SIZE, 121);
+	all_shared(self->p.pfd);
+	fill(self->p.mem, PAIR_SIZE, 121);
 	for (size_t p = 0; p < RW_PAGES; p++) {
 		rw_fill(buf, p, 1);
-		ASSERT_EQ(pwrite(self->sfd, buf, page_size, p * page_size),
+		ASSERT_EQ(pwrite(self->p.sfd, buf, page_size, p * page_size),
 			  (ssize_t)page_size);
 		a.gen[p] = 1;
 	}
-	conversions = pair_stats(self->pfd).conversions;
+	conversions = pair_stats(self->p.pfd).conversions;
 	ASSERT_EQ(pthread_create(&t, NULL, rw_racer, &a), 0);
 	/*
 	 * Pairs of rounds (to-private, to-shared) until the racer got through
@@ -950,35 +939,35 @@ TEST_F(pair, conversions_race_with_read_write_punch)
 	TH_LOG("racer: %lu reads, %lu writes, %lu punches, %lu refused",
 	       a.reads, a.writes, a.punches, a.refused);
 	TH_LOG("%lu conversions, %d retries", rounds, c.retries);
-	EXPECT_EQ(pair_stats(self->pfd).conversions, conversions + rounds);
+	EXPECT_EQ(pair_stats(self->p.pfd).conversions, conversions + rounds);
 
 	/* an odd number of rounds ends private: the range faults SIGBUS */
-	ASSERT_EQ(pair_query(self->pfd, 0, ext, 64, &q), 0);
+	ASSERT_EQ(pair_query(self->p.pfd, 0, ext, 64, &q), 0);
 	for (uint32_t i = 0; i < q.nr_extents; i++) {
 		for (uint64_t o = ext[i].offset; o < ext[i].offset + ext[i].size;
 		     o += page_size) {
 			bool priv = ext[i].state >= GMEM_PAIR_STATE_PRIVATE;
 
 			EXPECT_EQ(priv, o < RW_PAGES * page_size);
-			EXPECT_EQ(access_sigbus(self->mem + o, false, &ch), priv);
+			EXPECT_EQ(access_sigbus(self->p.mem + o, false, &ch), priv);
 		}
 		covered += ext[i].size;
 	}
 	EXPECT_EQ(covered, PAIR_SIZE);
-	EXPECT_EQ(pread(self->sfd, buf, page_size, 0), -1);
+	EXPECT_EQ(pread(self->p.sfd, buf, page_size, 0), -1);
 	EXPECT_EQ(errno, EACCES);
 
 	/* back to shared: the racer's last contents */
-	ASSERT_EQ(pair_convert(self->pfd, 0, RW_PAGES * page_size,
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, RW_PAGES * page_size,
 			       GMEM_PAIR_TO_SHARED, 0, NULL), 0);
 	for (size_t p = 0; p < RW_PAGES; p++) {
-		ASSERT_EQ(pread(self->sfd, buf, page_size, p * page_size),
+		ASSERT_EQ(pread(self->p.sfd, buf, page_size, p * page_size),
 			  (ssize_t)page_size);
 		EXPECT_TRUE(rw_matches(&a, buf, p))
 			TH_LOG("page %zu: not generation %u", p, a.gen[p]);
 	}
 	/* untouched pages keep their data */
-	EXPECT_TRUE(check(self->mem + RW_PAGES * page_size,
+	EXPECT_TRUE(check(self->p.mem + RW_PAGES * page_size,
 			  PAIR_SIZE - RW_PAGES * page_size, 121 + RW_PAGES));
 }
 
@@ -1048,9 +1037,9 @@ TEST(memcg_charge_moves_with_the_folio)
 	const size_t size = 32UL << 20;
 	char path[128], buf[256];
 	long cur0, cur1, cur2, cur3;
-	struct kvm_vm *vm;
-	int pfd, sfd, fd;
+	struct gmem_pair_vm p;
 	char *m;
+	int fd;
 
 	page_size = getpagesize();
 	mkdir("/sys/fs/cgroup", 0755);
@@ -1069,28 +1058,22 @@ TEST(memcg_charge_moves_with_the_folio)
 	close(fd);
 	snprintf(buf, sizeof(buf), "%s/memory.current", path);
 
-	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
-				      GUEST_MEMFD_FLAG_PAIR_SHARED);
-	ASSERT_GE(pfd, 0);
-	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
-	ASSERT_NE(m, MAP_FAILED);
+	ASSERT_EQ(gmem_pair_vm_open(&p, NULL, size, GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED, 0, false), 0);
+	m = p.mem;
 	cur0 = memcg_current_kb(buf);
 	memset(m, 3, size);
 	cur1 = memcg_current_kb(buf);
 	EXPECT_GE(cur1 - cur0, (long)(size / 1024) - 1024);
-	ASSERT_EQ(pair_convert(pfd, 0, size, GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	ASSERT_EQ(pair_convert(p.pfd, 0, size, GMEM_PAIR_TO_PRIVATE, 0, NULL),
+		  0);
 	cur2 = memcg_current_kb(buf);
-	ASSERT_EQ(pair_convert(pfd, 0, size, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	ASSERT_EQ(pair_convert(p.pfd, 0, size, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
 	cur3 = memcg_current_kb(buf);
 	/* within 1 MiB: the same pages, charged once */
 	EXPECT_LT(labs(cur2 - cur1), 1024);
 	EXPECT_LT(labs(cur3 - cur1), 1024);
-	munmap(m, size);
-	close(sfd);
-	close(pfd);
-	kvm_vm_free(vm);
+	gmem_pair_vm_close(&p);
 	EXPECT_LT(memcg_current_kb(buf) - cur0, 1024);
 	/* leave the cgroup so that it can go */
 	fd = open("/sys/fs/cgroup/cgroup.procs", O_WRONLY);
@@ -1137,22 +1120,20 @@ TEST(no_leak_after_close)
 	const size_t size = 32UL << 20;
 	const long half_kb = size / 2 / 1024;
 	struct mem_snapshot m0, m1, before_close;
+	struct gmem_pair_vm p;
 	struct kvm_vm *vm;
-	int pfd, sfd, round;
-	char *m;
+	int pfd, round;
 
 	page_size = getpagesize();
 	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
 	m0 = mem_snapshot();
 	for (round = 0; round < 3; round++) {
-		pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
-					      GUEST_MEMFD_FLAG_PAIR_SHARED);
-		ASSERT_GE(pfd, 0);
-		sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-		ASSERT_GE(sfd, 0);
-		m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
-		ASSERT_NE(m, MAP_FAILED);
-		memset(m, 0x5a, size);
+		ASSERT_EQ(gmem_pair_vm_open(&p, vm, size,
+					    GUEST_MEMFD_FLAG_PAIRED |
+					    GUEST_MEMFD_FLAG_PAIR_SHARED, 0,
+					    false), 0);
+		pfd = p.pfd;
+		memset(p.mem, 0x5a, size);
 		ASSERT_EQ(pair_convert(pfd, 0, size / 2, GMEM_PAIR_TO_PRIVATE, 0,
 				       NULL), 0);
 		EXPECT_EQ(pair_stats(pfd).private_pages, size / 2 / page_size);
@@ -1169,13 +1150,10 @@ TEST(no_leak_after_close)
 			EXPECT_GT(before_close.unevictable -
 				  meminfo_kb("Unevictable:"), half_kb - 1024);
 			EXPECT_GT(meminfo_kb("Shmem:") - m0.shmem, half_kb - 1024);
-			munmap(m, size);
-			close(sfd);
-		} else {
-			munmap(m, size);
-			close(sfd);
-			close(pfd);
+			p.pfd = -1;
 		}
+		/* the rest (all of it on even rounds): mapping, memfd, pfd */
+		gmem_pair_vm_close(&p);
 	}
 	kvm_vm_free(vm);
 	m1 = mem_snapshot();
@@ -1201,20 +1179,16 @@ TEST(thp_converts_whole)
 {
 	const size_t huge = 2UL << 20, size = 2 * huge;
 	long shmem_huge0, file_huge0;
-	char old[128], *area, *m;
-	struct kvm_vm *vm;
-	int pfd, sfd;
+	struct gmem_pair_vm p;
+	char old[128], *m;
+	int pfd;
 
 	page_size = getpagesize();
 	ASSERT_TRUE(shmem_thp_advise(old, sizeof(old)));
-	vm = vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
-	pfd = __vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
-				      GUEST_MEMFD_FLAG_PAIR_SHARED);
-	ASSERT_GE(pfd, 0);
-	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-	ASSERT_GE(sfd, 0);
-	m = mmap_2m_aligned(sfd, size, &area);
-	ASSERT_NE(m, NULL);
+	ASSERT_EQ(gmem_pair_vm_open(&p, NULL, size, GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED, 0, true), 0);
+	pfd = p.pfd;
+	m = p.mem;
 
 	shmem_huge0 = meminfo_kb("ShmemHugePages:");
 	file_huge0 = meminfo_kb("FileHugePages:");
@@ -1265,10 +1239,7 @@ TEST(thp_converts_whole)
 			       GMEM_PAIR_TO_SHARED, 0, NULL), 0);
 	EXPECT_TRUE(check(m, size, 101));
 
-	munmap(area, size + huge);
-	close(sfd);
-	close(pfd);
-	kvm_vm_free(vm);
+	gmem_pair_vm_close(&p);
 	shmem_thp_restore(old);
 }
 

@@ -22,6 +22,7 @@
 #define MADV_COLLAPSE 25
 #endif
 
+#include "kvm_util.h"
 #include "test_util.h"
 
 /* GMEM_PAIR_CONVERT; the kernel's answer is copied to @out if given. */
@@ -165,6 +166,102 @@ static inline void shmem_thp_restore(const char *old)
 			perror("restore shmem_enabled");
 		close(fd);
 	}
+}
+
+/*
+ * A paired guest_memfd, its memfd and a MAP_SHARED, read/write mapping of
+ * that memfd, on a VM.
+ */
+struct gmem_pair_vm {
+	struct kvm_vm *vm;
+	bool own_vm;		/* created by gmem_pair_vm_open(), freed by close */
+	int pfd;		/* the private file (paired guest_memfd) */
+	int sfd;		/* its memfd */
+	char *mem;		/* the memfd, mapped */
+	char *area;		/* what to munmap(): @mem or the 2M reservation */
+	size_t area_size;
+};
+
+/*
+ * Unmap, close the memfd and the private file, free the VM if
+ * gmem_pair_vm_open() created it.  A NULL area and negative fds are
+ * skipped: a test may have closed some itself (set the fd to -1 then).
+ */
+static inline void gmem_pair_vm_close(struct gmem_pair_vm *p)
+{
+	if (p->area && p->area != MAP_FAILED)
+		munmap(p->area, p->area_size);
+	if (p->sfd >= 0)
+		close(p->sfd);
+	if (p->pfd >= 0)
+		close(p->pfd);
+	if (p->vm && p->own_vm)
+		kvm_vm_free(p->vm);
+	memset(p, 0, sizeof(*p));
+	p->pfd = -1;
+	p->sfd = -1;
+}
+
+/*
+ * On @vm, or on a new barebones KVM_X86_SW_PROTECTED_VM if @vm is NULL:
+ * create a paired guest_memfd of @size bytes with @flags (KVM's
+ * GUEST_MEMFD_FLAG_PAIRED, and GUEST_MEMFD_FLAG_PAIR_SHARED if asked), get
+ * its memfd with GMEM_PAIR_GET_SHARED_FD(@fd_flags) and map @size bytes of
+ * it, with mmap_2m_aligned() if @thp.  It asserts nothing: on failure it
+ * prints the step that failed, undoes the others (a VM it was given is
+ * kept) and returns -1 with errno set.  Return: 0 on success.
+ */
+static inline int gmem_pair_vm_open(struct gmem_pair_vm *p, struct kvm_vm *vm,
+				    size_t size, uint64_t flags, int fd_flags,
+				    bool thp)
+{
+	const char *step;
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	p->sfd = -1;
+	p->own_vm = !vm;
+	p->vm = vm ? vm : vm_create_barebones_type(KVM_X86_SW_PROTECTED_VM);
+	step = "KVM_CREATE_GUEST_MEMFD";
+	p->pfd = __vm_create_guest_memfd(p->vm, size, flags);
+	if (p->pfd < 0)
+		goto fail;
+	step = "GMEM_PAIR_GET_SHARED_FD";
+	p->sfd = ioctl(p->pfd, GMEM_PAIR_GET_SHARED_FD, fd_flags);
+	if (p->sfd < 0)
+		goto fail;
+	step = "mmap of the memfd";
+	if (thp) {
+		p->area_size = size + (2UL << 20);
+		p->mem = mmap_2m_aligned(p->sfd, size, &p->area);
+		if (!p->mem)
+			goto fail;
+	} else {
+		p->area_size = size;
+		p->area = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       p->sfd, 0);
+		if (p->area == MAP_FAILED)
+			goto fail;
+		p->mem = p->area;
+	}
+	return 0;
+fail:
+	err = errno;
+	ksft_print_msg("gmem_pair_vm_open: %s: %s\n", step, strerror(err));
+	gmem_pair_vm_close(p);
+	errno = err;
+	return -1;
+}
+
+/* KVM_SET_MEMORY_ATTRIBUTES, not asserted: 0, or -1 with errno set. */
+static inline int try_set_memory_attributes(struct kvm_vm *vm, uint64_t gpa,
+					    uint64_t size, uint64_t attributes)
+{
+	struct kvm_memory_attributes attr = {
+		.address = gpa, .size = size, .attributes = attributes,
+	};
+
+	return __vm_ioctl(vm, KVM_SET_MEMORY_ATTRIBUTES, &attr);
 }
 
 #endif /* SELFTEST_KVM_GMEM_PAIR_UTIL_H */

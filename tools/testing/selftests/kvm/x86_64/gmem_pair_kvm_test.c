@@ -163,16 +163,6 @@ static bool host_sigbus(uint8_t *p)
 	return bus;
 }
 
-static int try_set_memory_attributes(struct kvm_vm *vm, uint64_t gpa,
-				     uint64_t size, uint64_t attributes)
-{
-	struct kvm_memory_attributes attr = {
-		.address = gpa, .size = size, .attributes = attributes,
-	};
-
-	return __vm_ioctl(vm, KVM_SET_MEMORY_ATTRIBUTES, &attr);
-}
-
 /* shmem THP for MADV_HUGEPAGE mappings: "advise"; returns false if absent */
 static bool shmem_thp(const char *mode)
 {
@@ -236,17 +226,18 @@ static void test_multi_vcpu(const struct vm_shape shape)
 	const size_t size = NR_VCPUS * CONV_SIZE;
 	struct kvm_vcpu *vcpus[NR_VCPUS];
 	pthread_t threads[NR_VCPUS];
+	struct gmem_pair_vm p;
 	struct kvm_vm *vm;
 	uint8_t *hva;
-	int pfd, sfd, i;
+	int pfd, i;
 
 	vm = __vm_create_with_vcpus(shape, NR_VCPUS, 0, guest_code_multi, vcpus);
 	vm_enable_cap(vm, KVM_CAP_EXIT_HYPERCALL, BIT_ULL(KVM_HC_MAP_GPA_RANGE));
-	pfd = vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
-				    GUEST_MEMFD_FLAG_PAIR_SHARED);
-	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-	hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
-	TEST_ASSERT(hva != MAP_FAILED, "mmap memfd");
+	TEST_ASSERT(!gmem_pair_vm_open(&p, vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				       GUEST_MEMFD_FLAG_PAIR_SHARED, 0, false),
+		    "paired guest_memfd, its memfd mapped");
+	pfd = p.pfd;
+	hva = (uint8_t *)p.mem;
 	vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD, DATA_GPA,
 				   size, hva, pfd, 0);
 	virt_map(vm, DATA_GPA, DATA_GPA, size / PAGE_SIZE);
@@ -266,9 +257,7 @@ static void test_multi_vcpu(const struct vm_shape shape)
 	}
 	TEST_ASSERT_EQ(pair_stats(pfd).private_pages, 0);
 	TEST_ASSERT_EQ(pair_stats(pfd).conversions, 2 * NR_VCPUS * ROUNDS);
-	munmap(hva, size);
-	close(sfd);
-	close(pfd);
+	gmem_pair_vm_close(&p);
 	kvm_vm_free(vm);
 }
 
@@ -294,17 +283,18 @@ static uint32_t pair_state_at(int pfd, uint64_t off)
 static void test_rebind_follows_the_pair(const struct vm_shape shape)
 {
 	const size_t half = 16 * PAGE_SIZE, size = 2 * half;
+	struct gmem_pair_vm p;
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
 	uint8_t *hva;
-	int pfd, sfd;
+	int pfd;
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_read);
-	pfd = vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED);
-	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-	TEST_ASSERT(sfd >= 0, "GMEM_PAIR_GET_SHARED_FD");
-	hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
-	TEST_ASSERT(hva != MAP_FAILED, "mmap memfd");
+	TEST_ASSERT(!gmem_pair_vm_open(&p, vm, size, GUEST_MEMFD_FLAG_PAIRED, 0,
+				       false),
+		    "paired guest_memfd, its memfd mapped");
+	pfd = p.pfd;
+	hva = (uint8_t *)p.mem;
 
 	/* bound at offset 0 and made private in KVM's view */
 	vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD, DATA_GPA,
@@ -334,9 +324,7 @@ static void test_rebind_follows_the_pair(const struct vm_shape shape)
 	vm_set_memory_attributes(vm, DATA_GPA, half, 0);
 	TEST_ASSERT(host_sees(hva + half, half, 0x5c), "data kept");
 
-	munmap(hva, size);
-	close(sfd);
-	close(pfd);
+	gmem_pair_vm_close(&p);
 	kvm_vm_free(vm);
 }
 
@@ -387,18 +375,18 @@ static void test_flips_under_a_running_vcpu(const struct vm_shape shape)
 {
 	const size_t size = 16 * PAGE_SIZE;
 	struct flipper f = { .gpa = DATA_GPA, .size = size };
+	struct gmem_pair_vm p;
 	struct kvm_vcpu *vcpu;
 	pthread_t flipper;
 	uint8_t *hva;
-	int pfd, sfd;
+	int pfd;
 
 	f.vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_reread);
-	pfd = vm_create_guest_memfd(f.vm, size, GUEST_MEMFD_FLAG_PAIRED |
-				    GUEST_MEMFD_FLAG_PAIR_SHARED);
-	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-	TEST_ASSERT(sfd >= 0, "GMEM_PAIR_GET_SHARED_FD");
-	hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
-	TEST_ASSERT(hva != MAP_FAILED, "mmap memfd");
+	TEST_ASSERT(!gmem_pair_vm_open(&p, f.vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				       GUEST_MEMFD_FLAG_PAIR_SHARED, 0, false),
+		    "paired guest_memfd, its memfd mapped");
+	pfd = p.pfd;
+	hva = (uint8_t *)p.mem;
 	memset(hva, 0x3e, size);
 	vm_set_user_memory_region2(f.vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD,
 				   DATA_GPA, size, hva, pfd, 0);
@@ -418,9 +406,7 @@ static void test_flips_under_a_running_vcpu(const struct vm_shape shape)
 	while (try_set_memory_attributes(f.vm, DATA_GPA, size, 0))
 		TEST_ASSERT(errno == EBUSY, "to shared: %s", strerror(errno));
 	TEST_ASSERT(host_sees(hva, size, 0x3e), "data kept");
-	munmap(hva, size);
-	close(sfd);
-	close(pfd);
+	gmem_pair_vm_close(&p);
 	kvm_vm_free(f.vm);
 }
 
@@ -504,11 +490,12 @@ int main(int argc, char *argv[])
 		.offset = 0, .size = CONV_SIZE, .direction = GMEM_PAIR_TO_SHARED,
 	};
 	uint64_t pages_2m_converted;
-	void *area, *anon;
+	struct gmem_pair_vm p;
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm, *vm2;
 	int pfd, sfd, gup, status;
 	uint8_t *hva;
+	void *anon;
 	pid_t pid;
 
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GMEM_PAIR));
@@ -520,18 +507,13 @@ int main(int argc, char *argv[])
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
 	TEST_ASSERT(vm_check_cap(vm, KVM_CAP_GMEM_PAIR), "VM has no KVM_CAP_GMEM_PAIR");
 	vm_enable_cap(vm, KVM_CAP_EXIT_HYPERCALL, BIT_ULL(KVM_HC_MAP_GPA_RANGE));
-	pfd = vm_create_guest_memfd(vm, DATA_SIZE, GUEST_MEMFD_FLAG_PAIRED |
-				    GUEST_MEMFD_FLAG_PAIR_SHARED);
 	/* The VMM maps the pair's memfd, 2M aligned, and binds both files. */
-	sfd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-	TEST_ASSERT(sfd >= 0, "GMEM_PAIR_GET_SHARED_FD");
-	area = mmap(NULL, DATA_SIZE + CONV_SIZE, PROT_NONE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	TEST_ASSERT(area != MAP_FAILED, "reserve");
-	hva = (uint8_t *)(((unsigned long)area + CONV_SIZE - 1) & ~(CONV_SIZE - 1));
-	TEST_ASSERT(mmap(hva, DATA_SIZE, PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_FIXED, sfd, 0) == hva, "mmap memfd");
-	TEST_ASSERT(!madvise(hva, DATA_SIZE, MADV_HUGEPAGE), "MADV_HUGEPAGE");
+	TEST_ASSERT(!gmem_pair_vm_open(&p, vm, DATA_SIZE, GUEST_MEMFD_FLAG_PAIRED |
+				       GUEST_MEMFD_FLAG_PAIR_SHARED, 0, true),
+		    "paired guest_memfd, its memfd mapped 2M aligned");
+	pfd = p.pfd;
+	sfd = p.sfd;
+	hva = (uint8_t *)p.mem;
 
 	/* Bad bindings: anonymous memory, or the memfd at other offsets. */
 	anon = mmap(NULL, CONV_SIZE, PROT_READ | PROT_WRITE,
