@@ -125,7 +125,7 @@ struct gmem_pair_stats {
 };
 
 /* struct gmem_pair_query.flags */
-#define GMEM_PAIR_QUERY_DETAILS		(1U << 0)	/* struct gmem_pair_extent_details[] */
+#define GMEM_PAIR_QUERY_DETAILS		_BITUL(0)	/* struct gmem_pair_extent_details[] */
 
 /*
  * GMEM_PAIR_QUERY: fill up to nr_extents extents starting at offset (the
