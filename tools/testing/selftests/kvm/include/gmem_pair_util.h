@@ -114,7 +114,8 @@ static inline int recv_fd(int sock)
 /*
  * Map @size bytes of @fd shared, read/write, at a 2M-aligned address, with
  * MADV_HUGEPAGE.  *@area gets the reservation around it, @size + 2M bytes
- * to munmap() at the end.  Return: the mapping, or NULL.
+ * to munmap() at the end.  Return: the mapping, or NULL with errno set,
+ * nothing left mapped and *@area MAP_FAILED.
  */
 static inline char *mmap_2m_aligned(int fd, size_t size, char **area)
 {
@@ -127,8 +128,14 @@ static inline char *mmap_2m_aligned(int fd, size_t size, char **area)
 		return NULL;
 	m = (char *)(((unsigned long)*area + huge - 1) & ~(huge - 1));
 	if (mmap(m, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-		 fd, 0) != m || madvise(m, size, MADV_HUGEPAGE))
+		 fd, 0) != m || madvise(m, size, MADV_HUGEPAGE)) {
+		int err = errno;
+
+		munmap(*area, size + huge);
+		*area = MAP_FAILED;
+		errno = err;
 		return NULL;
+	}
 	return m;
 }
 

@@ -610,7 +610,7 @@ int main(int argc, char *argv[])
 	kvm_vm_free(vm2);
 	ksft_test_result_pass("paired fd bound to one VM only\n");
 
-	close(sfd);
+	gmem_pair_vm_close(&p);
 	kvm_vm_free(vm);
 	shmem_thp("never");
 
