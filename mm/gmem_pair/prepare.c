@@ -17,6 +17,7 @@
 #include <linux/mm.h>
 #include <linux/migrate.h>
 #include <linux/pagemap.h>
+#include <linux/rcupdate_wait.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/shmem_fs.h>
@@ -97,9 +98,7 @@ static pgoff_t gmem_pair_next_blocking(struct address_space *mapping,
 		}
 		if (need_resched()) {
 			xas_pause(&xas);
-			rcu_read_unlock();
-			cond_resched();
-			rcu_read_lock();
+			cond_resched_rcu();
 		}
 	}
 	rcu_read_unlock();
@@ -123,6 +122,9 @@ void gmem_pair_prepare(struct gmem_pair *pair, pgoff_t start, pgoff_t end,
 	struct inode *inode = gmem_pair_shared_inode(pair);
 	pgoff_t index = start;
 
+	/* Nothing on swap and nothing to migrate: no walk at all. */
+	if (!migrate && !READ_ONCE(SHMEM_I(inode)->swapped))
+		return;
 	while ((index = gmem_pair_next_blocking(pair->shared_mapping, index,
 						end, migrate)) < end) {
 		struct folio *folio;

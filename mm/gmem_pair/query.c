@@ -14,6 +14,7 @@
  */
 #include <linux/mm.h>
 #include <linux/pagemap.h>
+#include <linux/rcupdate_wait.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -64,9 +65,7 @@ static pgoff_t gmem_pair_next_hole(struct xarray *xa, pgoff_t index,
 		next = max(next, round_down(xas.xa_index, nr) + nr);
 		if (need_resched()) {
 			xas_pause(&xas);
-			rcu_read_unlock();
-			cond_resched();
-			rcu_read_lock();
+			cond_resched_rcu();
 		}
 	}
 	rcu_read_unlock();
@@ -111,9 +110,7 @@ static void gmem_pair_extent_detail(struct address_space *mapping,
 		folio_put(folio);
 		if (need_resched()) {
 			xas_pause(&xas);
-			rcu_read_unlock();
-			cond_resched();
-			rcu_read_lock();
+			cond_resched_rcu();
 		}
 		continue;
 retry:
