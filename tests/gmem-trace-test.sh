@@ -3,11 +3,17 @@
 # checks the bpftrace tools of tools/gmem-trace/ against a workload whose
 # counts are known (tools/gmem-trace/gmem-trace-workload).
 #
-# gmem-convlat.bt, gmem-refusals.bt and gmem-sigbus.bt run in the background
-# until SIGINT; gmem-top.bt runs for $top_secs seconds and must exit by
-# itself.  Once all four are attached the workload runs once; then every
-# count each tool printed must equal what the workload did.  The histograms
-# are not per pair: nothing else may convert while this runs.
+#   gmem-trace-test.sh [--movable]
+#
+# gmem-convlat.bt, gmem-refusals.bt, gmem-sigbus.bt and gmem-moves.bt run
+# in the background until SIGINT; gmem-top.bt runs for $top_secs seconds
+# and must exit by itself.  Once all five are attached the workload runs
+# once (4K conversions, refusals, faults, and one 2M folio converted whole
+# both ways); then every count each tool printed must equal what the
+# workload did.  The histograms are not per pair: nothing else may convert
+# while this runs.  --movable (a movablecore= boot): the workload's
+# to-private conversions must have migrated pages off ZONE_MOVABLE, and
+# gmem-moves.bt must have seen exactly those.
 # Exit status: 0, or 1 with one "FAIL:" line per count that differed.
 # env: KST (selftests dir), TOP; GMEM_TOOLS: where gmem-trace-workload is
 # (default $KST/../../tools, i.e. build/tools).
@@ -15,90 +21,39 @@ set -u
 here=${TOP:?}/tools/gmem-trace
 tools=${GMEM_TOOLS:-${KST:?}/../../tools}
 workload=$tools/gmem-trace-workload
+movable=0 node=()
+# tests/boot.movable gives node 1 the ZONE_MOVABLE
+[ "${1:-}" = --movable ] && movable=1 node=(-N 1)
 tmp=$(mktemp -d)
-# What the workload does (see gmem-trace-workload.c): a pair of $pages pages.
+# What the workload does (see gmem-trace-workload.c): a pair of $pages pages
+# (and 2M more for its 2M folio: -t).
 pages=64 to_private=7 to_shared=4 pinned=3 referenced=2 sigbus=5 eacces=2
 top_secs=20
+thp=/sys/kernel/mm/transparent_hugepage/shmem_enabled
+thp0=$(sed 's/.*\[\(.*\)\].*/\1/' "$thp")
 st=0
-declare -A tpid	# tool -> bpftrace's pid
+# shellcheck source=tests/bpftrace-run.sh
+. "$TOP/tests/bpftrace-run.sh"
 
 fail() { echo "gmem-trace-test: FAIL: $*"; st=1; }
+bt_fail() { fail "$@"; }
 # shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
-	for p in "${tpid[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	bt_kill_all
+	echo "$thp0" > "$thp"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+echo advise > "$thp"
 
 # start TOOL ARGS...: run a tool in the background, output in $tmp/TOOL.out
-start() {
-	bpftrace -B none "$here/$1.bt" "${@:2}" > "$tmp/$1.out" 2>&1 &
-	tpid[$1]=$!
-}
+start() { bt_start "$1" "$tmp/$1.out" "$here/$1.bt" "${@:2}"; }
 
-# attached TOOL...: wait (up to 5 min: bpftrace compiles slowly under TCG)
-# until each tool printed its "Tracing" line, printed once its probes are
-# attached (from an interval probe: BEGIN runs before they are).
-attached() {
-	local t ok
-	for _ in $(seq 300); do
-		ok=1
-		for t in "$@"; do
-			grep -q '^Tracing gmem_pair' "$tmp/$t.out" && continue
-			ok=0
-			kill -0 "${tpid[$t]}" 2>/dev/null ||
-				{ fail "$t exited before attaching:"; cat "$tmp/$t.out"; return 1; }
-		done
-		[ $ok = 1 ] && return 0
-		sleep 1
-	done
-	fail "$* did not attach within 300 s"
-	return 1
-}
+# attached TOOL...: each printed its "Tracing" line (tests/bpftrace-run.sh)
+attached() { bt_attached '^Tracing gmem_pair' "$@"; }
 
-# stop TOOL...: SIGINT (each prints its maps and exits); KILL what is left
-# after 180 s (detaching is slow on a debug kernel in a loaded host).
-# bpftrace 0.17 acts on a SIGINT only in epoll_wait() or at the next
-# event (Documentation/mm/gmem_pair_tools.rst); the tools print an empty
-# string every second for that.  Should one still be there, the signal is
-# repeated every 10 s (with a note), as a user would press Ctrl-C again.
-stop() {
-	local t left i
-	for t in "$@"; do kill -INT "${tpid[$t]}" 2>/dev/null; done
-	for i in $(seq 180); do
-		left=
-		for t in "$@"; do
-			kill -0 "${tpid[$t]}" 2>/dev/null && left+=" $t"
-		done
-		[ -z "$left" ] && break
-		if [ $((i % 10)) = 0 ]; then
-			for t in $left; do
-				echo "gmem-trace-test: note: $t still there $i s after SIGINT, sending another"
-				kill -INT "${tpid[$t]}"
-			done
-		fi
-		sleep 1
-	done
-	for t in $left; do
-		fail "$t did not exit within 180 s of SIGINT"
-		where "${tpid[$t]}"
-		kill -KILL "${tpid[$t]}"
-	done
-	for t in "$@"; do
-		wait "${tpid[$t]}"
-		unset "tpid[$t]"
-	done
-}
-
-# where PID: what a stuck process is doing (state, signals, kernel stacks)
-where() {
-	local d
-	grep -E '^(State|Sig|Shd)' "/proc/$1/status"
-	for d in /proc/"$1"/task/*; do
-		echo "task ${d##*/}: $(cat "$d/comm") $(grep State "$d/status")"
-		cat "$d/stack" 2>/dev/null
-	done
-}
+# stop TOOL...: SIGINT (each prints its maps and exits)
+stop() { bt_stop "$@"; }
 
 # value FILE LINE-PREFIX: the value of the map line "PREFIX: N" (0 if none)
 value() {
@@ -131,7 +86,7 @@ expect() {
 }
 
 [ -x "$workload" ] || { echo "gmem-trace-test: FAIL: no $workload (scripts/build-tools.sh)"; exit 1; }
-for t in gmem-convlat gmem-refusals gmem-sigbus gmem-top; do
+for t in gmem-convlat gmem-refusals gmem-sigbus gmem-moves gmem-top; do
 	[ -x "$here/$t.bt" ] || fail "$here/$t.bt is not executable"
 	head -1 "$here/$t.bt" | grep -qx '#!/usr/bin/env bpftrace' ||
 		fail "$t.bt has no bpftrace shebang"
@@ -140,7 +95,8 @@ done
 start gmem-convlat
 start gmem-refusals
 start gmem-sigbus
-attached gmem-convlat gmem-refusals gmem-sigbus || exit 1
+start gmem-moves
+attached gmem-convlat gmem-refusals gmem-sigbus gmem-moves || exit 1
 # gmem-top's $top_secs start when it attaches: start it last.
 start gmem-top "$top_secs"
 attached gmem-top || exit 1
@@ -149,26 +105,26 @@ attached gmem-top || exit 1
 # (it alternates two maps because bpftrace clears one from userspace).
 t0=$(date +%s%N)
 "$workload" -n $pages -p $to_private -s $to_shared -r $pinned -v $referenced \
-	-b $sigbus -e $eacces > "$tmp/workload.out" 2>&1
+	-b $sigbus -e $eacces -t "${node[@]}" > "$tmp/workload.out" 2>&1
 wrc=$?
 echo "== workload (exit status $wrc, $((($(date +%s%N) - t0) / 1000000)) ms):"
 cat "$tmp/workload.out"
 [ $wrc = 0 ] || fail "gmem-trace-workload exited with $wrc"
 
-stop gmem-convlat gmem-refusals gmem-sigbus
+stop gmem-convlat gmem-refusals gmem-sigbus gmem-moves
 for _ in $(seq $((top_secs + 60))); do
-	kill -0 "${tpid[gmem-top]}" 2>/dev/null || break
+	kill -0 "${bt_pid[gmem-top]}" 2>/dev/null || break
 	sleep 1
 done
-if kill -0 "${tpid[gmem-top]}" 2>/dev/null; then
+if kill -0 "${bt_pid[gmem-top]}" 2>/dev/null; then
 	fail "gmem-top.bt $top_secs did not exit by itself"
 	stop gmem-top
 else
-	wait "${tpid[gmem-top]}"
-	unset "tpid[gmem-top]"
+	wait "${bt_pid[gmem-top]}"
+	unset "bt_pid[gmem-top]"
 fi
 
-for t in gmem-convlat gmem-refusals gmem-sigbus gmem-top; do
+for t in gmem-convlat gmem-refusals gmem-sigbus gmem-moves gmem-top; do
 	echo "== $t.bt printed:"
 	cat "$tmp/$t.out"
 done
@@ -181,16 +137,41 @@ if [ -z "$id" ] || [ -z "$pid" ] || [ -z "$comm" ]; then
 	exit 1
 fi
 refused=$((pinned + referenced))
+# The workload's 2M folio (-t): one more conversion each way, 512 pages.
+huge=$(w huge_folios) migrated=$(w migrated_pages)
+expect workload "huge_folios" "$huge" 1
+conv_priv=$((to_private + 1)) conv_shared=$((to_shared + 1))
+pages_priv=$((to_private + 512)) pages_shared=$((to_shared + 512))
 f=$tmp/gmem-convlat.out
-expect convlat "@conversions[$id, to-private, 0]" "$(value "$f" "@conversions[$id, to-private, 0]")" $to_private
-expect convlat "@conversions[$id, to-shared, 0]" "$(value "$f" "@conversions[$id, to-shared, 0]")" $to_shared
+expect convlat "@conversions[$id, to-private, 0]" "$(value "$f" "@conversions[$id, to-private, 0]")" $conv_priv
+expect convlat "@conversions[$id, to-shared, 0]" "$(value "$f" "@conversions[$id, to-shared, 0]")" $conv_shared
 expect convlat "@conversions[$id, to-private, -16]" "$(value "$f" "@conversions[$id, to-private, -16]")" $refused
-expect convlat "@pages[$id, to-private]" "$(value "$f" "@pages[$id, to-private]")" $to_private
-expect convlat "@pages[$id, to-shared]" "$(value "$f" "@pages[$id, to-shared]")" $to_shared
-# Each conversion moved one order-0 folio; the refused ones moved nothing.
+expect convlat "@pages[$id, to-private]" "$(value "$f" "@pages[$id, to-private]")" $pages_priv
+expect convlat "@pages[$id, to-shared]" "$(value "$f" "@pages[$id, to-shared]")" $pages_shared
+# Each 4K conversion moved one order-0 folio, the 2M ones one order-9
+# folio; the refused ones moved nothing.
 expect convlat "histogram @latency_us[to-private, 0] total" "$(hist_total "$f" "@latency_us[to-private, 0]")" $to_private
 expect convlat "histogram @latency_us[to-shared, 0] total" "$(hist_total "$f" "@latency_us[to-shared, 0]")" $to_shared
+expect convlat "histogram @latency_us[to-private, 9] total" "$(hist_total "$f" "@latency_us[to-private, 9]")" 1
+expect convlat "histogram @latency_us[to-shared, 9] total" "$(hist_total "$f" "@latency_us[to-shared, 9]")" 1
 expect convlat "histogram @failed_us[to-private, -16] total" "$(hist_total "$f" "@failed_us[to-private, -16]")" $refused
+
+f=$tmp/gmem-moves.out
+expect moves "@folios[$id, to-private, 1]" "$(value "$f" "@folios[$id, to-private, 1]")" $to_private
+expect moves "@folios[$id, to-shared, 1]" "$(value "$f" "@folios[$id, to-shared, 1]")" $to_shared
+expect moves "@folios[$id, to-private, 512]" "$(value "$f" "@folios[$id, to-private, 512]")" 1
+expect moves "@folios[$id, to-shared, 512]" "$(value "$f" "@folios[$id, to-shared, 512]")" 1
+expect moves "@folios[$id, *] lines" "$(grep -c "^@folios\[$id, " "$f")" 4
+expect moves "@pages[$id, to-private]" "$(value "$f" "@pages[$id, to-private]")" $pages_priv
+expect moves "@pages[$id, to-shared]" "$(value "$f" "@pages[$id, to-shared]")" $pages_shared
+# What migrated is what the pair's migrated_pages counter says (the
+# workload prints its change); a movablecore= boot must migrate some.
+expect moves "@migrated_pages[$id]" "$(value "$f" "@migrated_pages[$id]")" "$migrated"
+expect moves "sum of migration event lines' pages" \
+	"$(awk -v id="$id" '$2 == "pair" && $3 == id && $8 == "migrated" && $10 == 0 { n += $7 } END { print n + 0 }' "$f")" "$migrated"
+if [ $movable = 1 ] && ! [ "${migrated:-0}" -gt 0 ]; then
+	fail "--movable: the workload migrated no page off ZONE_MOVABLE (migrated_pages ${migrated:-none})"
+fi
 
 f=$tmp/gmem-refusals.out
 expect refusals "@refusals[pinned]" "$(value "$f" "@refusals[pinned]")" $pinned
@@ -214,8 +195,8 @@ f=$tmp/gmem-top.out
 top_sum() {
 	echo $(($(sum "$f" "@sec_even[$1]") + $(sum "$f" "@sec_odd[$1]")))
 }
-for k in "to-private, conversions $to_private" "to-shared, conversions $to_shared" \
-	 "to-private, pages $to_private" "to-shared, pages $to_shared" \
+for k in "to-private, conversions $conv_priv" "to-shared, conversions $conv_shared" \
+	 "to-private, pages $pages_priv" "to-shared, pages $pages_shared" \
 	 "to-private, failed $refused"; do
 	expect top "sum of @sec_*[$id, ${k% *}]" "$(top_sum "$id, ${k% *}")" "${k##* }"
 done

@@ -6,7 +6,7 @@
  *
  *   gmem-trace-workload [-n pages] [-p to_private] [-s to_shared]
  *                       [-r pinned] [-v referenced] [-b sigbus] [-e eacces]
- *                       [-m] [-H]
+ *                       [-t] [-N node] [-m] [-H]
  *
  * On a pair of -n pages (default 64), shared at start and filled:
  *   -p N  N conversions to private, one page each (pages 0..N-1)
@@ -17,8 +17,13 @@
  *         FOLL_PIN|FOLL_LONGTERM (debugfs gup_test): N refusals "pinned"
  *   -v N  N to-private conversions of the page before it while it is in a
  *         pipe (vmsplice): N refusals "referenced"
+ *   -t    one 2M folio (in 2M more of the pair, after the -n pages) converted
+ *         whole to private and back: needs shmem_enabled "advise" or "always"
+ *   -N N  allocate the pair's shared pages on NUMA node N if it can
+ *         (MPOL_PREFERRED: tests/boot.movable has its ZONE_MOVABLE on node 1)
  *   (to-private conversions pass GMEM_PAIR_CONVERT_MIGRATE, and the refused
- *   pages are moved off ZONE_MOVABLE first: the same counts on movable boots)
+ *   pages are moved off ZONE_MOVABLE first: the same counts on movable boots;
+ *   "migrated_pages" says how many pages the conversions migrated)
  *   -m    then close the private fd and the VM: only the memfd (fd and
  *         mapping) keeps the pair
  *   -H    then hold the pair: print "ready" and sleep until killed
@@ -33,6 +38,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +48,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <linux/kvm.h>
 #include <linux/gmem_pair.h>
@@ -56,6 +63,9 @@ struct pin_longterm_test {
 #define PIN_LONGTERM_TEST_START		_IOW('g', 7, struct pin_longterm_test)
 #define PIN_LONGTERM_TEST_STOP		_IO('g', 8)
 #define PIN_LONGTERM_TEST_FLAG_USE_WRITE	1
+
+#define SZ_2M		(2UL << 20)
+#define MPOL_PREFERRED	1	/* include/uapi/linux/mempolicy.h */
 
 static long ps;
 static sigjmp_buf bus_jmp;
@@ -91,11 +101,12 @@ static int read_faults(const char *p)
 }
 
 /* Convert one page; returns 0 or -errno, *reason gets error_reason. */
-static int convert(int pfd, unsigned long page, uint32_t dir, uint32_t *reason)
+static int convert_range(int pfd, unsigned long offset, unsigned long size,
+			 uint32_t dir, uint32_t *reason)
 {
 	struct gmem_pair_convert c = {
-		.offset = page * ps,
-		.size = ps,
+		.offset = offset,
+		.size = size,
 		.direction = dir,
 		/* To-private: copy a ZONE_MOVABLE page, do not refuse it. */
 		.flags = dir == GMEM_PAIR_TO_PRIVATE ? GMEM_PAIR_CONVERT_MIGRATE : 0,
@@ -105,6 +116,11 @@ static int convert(int pfd, unsigned long page, uint32_t dir, uint32_t *reason)
 	if (reason)
 		*reason = c.error_reason;
 	return ret;
+}
+
+static int convert(int pfd, unsigned long page, uint32_t dir, uint32_t *reason)
+{
+	return convert_range(pfd, page * ps, ps, dir, reason);
 }
 
 /* Expect a refusal of page to-private with -EBUSY and @want. */
@@ -143,6 +159,66 @@ static void unpin(void)
 		die("PIN_LONGTERM_TEST_STOP");
 }
 
+/* The pair's counters (GMEM_PAIR_QUERY with no extents). */
+static struct gmem_pair_stats pair_stats(int pfd)
+{
+	struct gmem_pair_query q = { 0 };
+
+	if (ioctl(pfd, GMEM_PAIR_QUERY, &q))
+		die("GMEM_PAIR_QUERY");
+	return q.stats;
+}
+
+/* Does the extent at @offset hold a folio of @order? */
+static bool extent_has_order(int pfd, unsigned long offset, int order)
+{
+	struct gmem_pair_extent_details e = { 0 };
+	struct gmem_pair_query q = {
+		.offset = offset,
+		.extents = (uintptr_t)&e,
+		.nr_extents = 1,
+		.flags = GMEM_PAIR_QUERY_DETAILS,
+	};
+
+	if (ioctl(pfd, GMEM_PAIR_QUERY, &q) || q.nr_extents != 1)
+		die("GMEM_PAIR_QUERY(DETAILS)");
+	return e.offset == offset && (e.orders & (1U << order));
+}
+
+/*
+ * -t: fill [@offset, @offset + 2M) through a 2M aligned mapping with
+ * MADV_HUGEPAGE, check that it is one 2M folio, convert it whole to private
+ * and back, check its contents.
+ */
+static void huge_round(int pfd, int sfd, unsigned long offset)
+{
+	char *area, *p;
+	unsigned long i;
+
+	area = mmap(NULL, 2 * SZ_2M, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+	if (area == MAP_FAILED)
+		die("mmap (reserve)");
+	p = (char *)(((uintptr_t)area + SZ_2M - 1) & ~(SZ_2M - 1));
+	if (mmap(p, SZ_2M, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 sfd, offset) == MAP_FAILED)
+		die("mmap (2M)");
+	if (madvise(p, SZ_2M, MADV_HUGEPAGE))
+		die("madvise(MADV_HUGEPAGE)");
+	memset(p, 0x6b, SZ_2M);
+	if (!extent_has_order(pfd, offset, 9))
+		fail("no 2M folio at offset %#lx: shmem_enabled must be advise or always",
+		     offset);
+	if (convert_range(pfd, offset, SZ_2M, GMEM_PAIR_TO_PRIVATE, NULL))
+		fail("to-private of the 2M folio at %#lx failed", offset);
+	if (convert_range(pfd, offset, SZ_2M, GMEM_PAIR_TO_SHARED, NULL))
+		fail("to-shared of the 2M folio at %#lx failed", offset);
+	for (i = 0; i < SZ_2M; i += ps)
+		if (p[i] != 0x6b)
+			fail("2M folio: byte %#lx lost its contents", i);
+	munmap(area, 2 * SZ_2M);
+}
+
 static unsigned long num(const char *s)
 {
 	char *end;
@@ -160,13 +236,14 @@ int main(int argc, char **argv)
 	struct kvm_create_guest_memfd gm = { 0 };
 	struct gmem_pair_query q = { 0 };
 	struct sigaction sa = { .sa_handler = on_sigbus };
-	int kvm, vm, pfd, sfd, opt, hold = 0, memfd_only = 0;
-	unsigned long faults = 0;
+	int kvm, vm, pfd, sfd, opt, hold = 0, memfd_only = 0, huge = 0;
+	long node = -1;
+	unsigned long faults = 0, huge_offset, migrated0;
 	char comm[16] = "", buf[1];
 	struct stat st;
 	char *mem;
 
-	while ((opt = getopt(argc, argv, "n:p:s:r:v:b:e:mH")) != -1) {
+	while ((opt = getopt(argc, argv, "n:p:s:r:v:b:e:tN:mH")) != -1) {
 		switch (opt) {
 		case 'n':
 			pages = num(optarg);
@@ -189,6 +266,12 @@ int main(int argc, char **argv)
 		case 'e':
 			eacces = num(optarg);
 			break;
+		case 't':
+			huge = 1;
+			break;
+		case 'N':
+			node = num(optarg);
+			break;
 		case 'm':
 			memfd_only = 1;
 			break;
@@ -197,7 +280,8 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: %s [-n pages] [-p to_private] [-s to_shared]\n"
-				"  [-r pinned] [-v referenced] [-b sigbus] [-e eacces] [-m] [-H]\n",
+				"  [-r pinned] [-v referenced] [-b sigbus] [-e eacces] [-t] [-N node]\n"
+				"  [-m] [-H]\n",
 				argv[0]);
 			return 2;
 		}
@@ -207,13 +291,22 @@ int main(int argc, char **argv)
 		fail("need -s <= -p, -p <= -n - 2, and -p > -s for -b/-e", 0);
 
 	ps = sysconf(_SC_PAGESIZE);
+	if (node >= 64)
+		fail("-N %lu: nodes 0 to 63 only", node);
+	if (node >= 0) {
+		unsigned long mask = 1UL << node;
+
+		if (syscall(__NR_set_mempolicy, MPOL_PREFERRED, &mask, 64))
+			die("set_mempolicy(MPOL_PREFERRED)");
+	}
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm < 0)
 		die("/dev/kvm");
 	vm = ioctl(kvm, KVM_CREATE_VM, KVM_X86_SW_PROTECTED_VM);
 	if (vm < 0)
 		die("KVM_CREATE_VM(KVM_X86_SW_PROTECTED_VM)");
-	gm.size = pages * ps;
+	huge_offset = (pages * ps + SZ_2M - 1) & ~(SZ_2M - 1);
+	gm.size = huge ? huge_offset + SZ_2M : pages * ps;
 	gm.flags = GUEST_MEMFD_FLAG_PAIRED | GUEST_MEMFD_FLAG_PAIR_SHARED;
 	pfd = ioctl(vm, KVM_CREATE_GUEST_MEMFD, &gm);
 	if (pfd < 0)
@@ -235,6 +328,7 @@ int main(int argc, char **argv)
 	       getpid(), comm, (unsigned long long)q.stats.id,
 	       (unsigned long)st.st_ino, pfd, sfd);
 	fflush(stdout);
+	migrated0 = q.stats.migrated_pages;
 
 	for (i = 0; i < to_priv; i++)
 		if (convert(pfd, i, GMEM_PAIR_TO_PRIVATE, NULL))
@@ -242,6 +336,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < to_shared; i++)
 		if (convert(pfd, i, GMEM_PAIR_TO_SHARED, NULL))
 			fail("to-shared of page %lu failed", i);
+	if (huge)
+		huge_round(pfd, sfd, huge_offset);
 
 	/* Page to_priv - 1 is private now. */
 	sigemptyset(&sa.sa_mask);
@@ -284,6 +380,8 @@ int main(int argc, char **argv)
 	printf("to_private %lu\nto_shared %lu\n", to_priv, to_shared);
 	printf("refused_pinned %lu\nrefused_referenced %lu\n", pinned, referenced);
 	printf("sigbus %lu\neacces %lu\n", faults, eacces);
+	printf("huge_folios %d\nmigrated_pages %llu\n", huge,
+	       (unsigned long long)(pair_stats(pfd).migrated_pages - migrated0));
 	if (memfd_only) {
 		close(pfd);
 		close(vm);
