@@ -17,11 +17,15 @@
  * - a reference held by another CPU's LRU batch is not a refusal, and a
  *   refusal names the pinned folio, not a neighbour that had to split;
  * - GMEM_PAIR_QUERY of a large, mostly empty pair costs what its extents
- *   cost, not a lookup per page under the pair's locks.
+ *   cost, not a lookup per page under the pair's locks;
+ * - folios a conversion holds off the LRU count in NR_ISOLATED_*;
+ * - a swap read error is reported as GMEM_PAIR_ERR_IO (fail_make_request,
+ *   debug kernel), not as a shortage of memory.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -963,6 +967,215 @@ TEST_F(collapse, writes_through_ptes_survive_collapse_and_pageout)
 			TH_LOG("page %zu lost its write (byte %zu is %d)", i, b,
 			       buf[b]);
 	}
+}
+
+/* The value of @key in /proc/vmstat, or LONG_MIN. */
+static long vmstat_value(const char *key)
+{
+	size_t len = strlen(key);
+	char line[128];
+	long v = LONG_MIN;
+	FILE *f;
+
+	f = fopen("/proc/vmstat", "r");
+	if (!f)
+		return v;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, len) && line[len] == ' ') {
+			v = atol(line + len + 1);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/*
+ * Folios isolated from the LRU: shmem's (swap-backed) count as anon, the
+ * private file's as file.
+ */
+static long nr_isolated(void)
+{
+	long anon = vmstat_value("nr_isolated_anon"),
+	     file = vmstat_value("nr_isolated_file");
+
+	return anon == LONG_MIN || file == LONG_MIN ? LONG_MIN : anon + file;
+}
+
+/* Samples nr_isolated() until told to stop; keeps the largest value. */
+struct isolated_sampler {
+	long max;
+	unsigned long samples;
+	int stop;
+};
+
+static void *sample_isolated(void *arg)
+{
+	struct isolated_sampler *s = arg;
+
+	while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+		long v = nr_isolated();
+
+		if (v > s->max)
+			s->max = v;
+		s->samples++;
+	}
+	return NULL;
+}
+
+/*
+ * The largest nr_isolated() seen during a conversion of @size bytes, less
+ * the value before it.
+ */
+static long isolated_during(int pfd, size_t size, uint32_t direction,
+			    unsigned long *samples)
+{
+	struct isolated_sampler s = { .max = LONG_MIN };
+	long before = nr_isolated();
+	pthread_t thread;
+	int ret;
+
+	if (before == LONG_MIN ||
+	    pthread_create(&thread, NULL, sample_isolated, &s))
+		return LONG_MIN;
+	while (!__atomic_load_n(&s.samples, __ATOMIC_RELAXED))
+		sched_yield();
+	ret = pair_convert(pfd, 0, size, direction, 0, NULL);
+	__atomic_store_n(&s.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(thread, NULL);
+	*samples = s.samples;
+	return ret ? LONG_MIN : s.max - before;
+}
+
+/*
+ * Folios a conversion holds off the LRU are counted in NR_ISOLATED_ANON
+ * or _FILE (by the LRU they came from), as migration and reclaim count
+ * theirs: reclaim throttles on them (too_many_isolated()) and compaction
+ * reads them.  They were never counted: a conversion could hold gigabytes
+ * off the LRU unseen.  Both directions isolate (the private file's folios
+ * are on the unevictable LRU); the count is back where it was when the
+ * conversion returns.
+ */
+TEST(isolated_folios_are_counted)
+{
+	const size_t size = 64UL << 20, npages = size / 4096;
+	unsigned long samples;
+	struct gmem_pair_vm p;
+	long peak, before;
+
+	page_size = getpagesize();
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP(return, "needs two CPUs");
+	ASSERT_EQ(gmem_pair_vm_open(&p, NULL, size, GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED, O_CLOEXEC,
+				    false), 0);
+	ASSERT_EQ(madvise(p.mem, size, MADV_NOHUGEPAGE), 0);
+	fill_pages(p.mem, 0, npages, 17);
+	before = nr_isolated();
+	ASSERT_NE(before, LONG_MIN);
+
+	peak = isolated_during(p.pfd, size, GMEM_PAIR_TO_PRIVATE, &samples);
+	ksft_print_msg("to-private of %zu pages: isolated folios up to +%ld (%lu samples)\n",
+		       npages, peak, samples);
+	EXPECT_GE(peak, (long)npages / 4);
+
+	peak = isolated_during(p.pfd, size, GMEM_PAIR_TO_SHARED, &samples);
+	ksft_print_msg("to-shared of %zu pages: isolated folios up to +%ld (%lu samples)\n",
+		       npages, peak, samples);
+	EXPECT_GE(peak, (long)npages / 4);
+
+	/* per-CPU deltas are folded lazily: allow a batch of them */
+	EXPECT_LT(labs(nr_isolated() - before), 256);
+	EXPECT_EQ(bad_page(p.mem, 0, npages, 17), -1);
+	gmem_pair_vm_close(&p);
+}
+
+#define FAIL_MAKE_REQUEST	"/sys/kernel/debug/fail_make_request"
+#define ZRAM_MAKE_IT_FAIL	"/sys/block/zram0/make-it-fail"
+
+/* Fail the next @times bios of zram0 (fail_make_request); 0: stop. */
+static bool fail_zram_bios(const char *times)
+{
+	bool on = strcmp(times, "0");
+
+	if (on && !(write_fail_knob(FAIL_MAKE_REQUEST, "verbose", "0", true) &&
+		    write_fail_knob(FAIL_MAKE_REQUEST, "interval", "1", true) &&
+		    write_fail_knob(FAIL_MAKE_REQUEST, "probability", "100", true) &&
+		    write_fail_knob(FAIL_MAKE_REQUEST, "times", times, true)))
+		return false;
+	if (!on)
+		write_fail_knob(FAIL_MAKE_REQUEST, "probability", "0", true);
+	return write_fail_knob("/sys/block/zram0", "make-it-fail", on ? "1" : "0",
+			       true);
+}
+
+/*
+ * A swap read that fails (here: the first bio to the zram swap device,
+ * with fail_make_request) refuses the conversion with EIO and reason
+ * GMEM_PAIR_ERR_IO at that page, which shmem now keeps as a read error
+ * (EIO for every later access, as on any memfd); nothing moved and every
+ * other page reads back intact.  It was refused as GMEM_PAIR_ERR_NOMEM:
+ * a VMM would retry a conversion that can never succeed, or look for a
+ * memory shortage that is not there.  A punch of the bad page clears it.
+ */
+TEST(swap_read_error_is_reported_as_io)
+{
+	const size_t size = 1UL << 20, npages = size / 4096;
+	struct gmem_pair_convert out = {};
+	struct gmem_pair_vm p;
+	size_t bad, i;
+	char buf[4096];
+	int r, e;
+
+	page_size = getpagesize();
+	if (access(FAIL_MAKE_REQUEST, F_OK))
+		SKIP(return, "no fail_make_request (debug kernel only)");
+	ASSERT_EQ(access(ZRAM_MAKE_IT_FAIL, W_OK), 0)
+		TH_LOG("no zram0 swap (tests/setup-zram.sh)");
+	ASSERT_EQ(gmem_pair_vm_open(&p, NULL, size, GUEST_MEMFD_FLAG_PAIRED |
+				    GUEST_MEMFD_FLAG_PAIR_SHARED, O_CLOEXEC,
+				    false), 0);
+	ASSERT_EQ(madvise(p.mem, size, MADV_NOHUGEPAGE), 0);
+	fill_pages(p.mem, 0, npages, 29);
+	ASSERT_EQ(madvise(p.mem, size, MADV_PAGEOUT), 0);
+	ASSERT_GT(pair_stats(p.pfd).swapped_pages, npages / 2)
+		TH_LOG("the range did not swap out");
+
+	ASSERT_TRUE(fail_zram_bios("1"));
+	r = pair_convert(p.pfd, 0, size, GMEM_PAIR_TO_PRIVATE, 0, &out);
+	e = errno;
+	ASSERT_TRUE(fail_zram_bios("0"));
+
+	ASSERT_EQ(r, -1) TH_LOG("converted with a swap read failing");
+	EXPECT_EQ(e, EIO) TH_LOG("errno %s", strerror(e));
+	EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_IO);
+	bad = out.error_offset / page_size;
+	ASSERT_LT(bad, npages);
+	ksft_print_msg("refused at page %zu, reason %u\n", bad, out.error_reason);
+	EXPECT_EQ(pair_stats(p.pfd).private_pages, 0);
+	for (i = 0; i < npages; i++) {
+		EXPECT_EQ(page_state(p.pfd, i), GMEM_PAIR_STATE_SHARED);
+		if (i == bad) {
+			EXPECT_EQ(pread(p.sfd, buf, page_size, i * page_size), -1);
+			EXPECT_EQ(errno, EIO);
+		} else {
+			EXPECT_EQ(bad_page(p.mem, i, 1, 29), -1)
+				TH_LOG("page %zu lost", i);
+		}
+	}
+
+	/* A VMM that discards the bad page can convert the rest. */
+	ASSERT_EQ(fallocate(p.sfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			    bad * page_size, page_size), 0);
+	ASSERT_EQ(pair_convert(p.pfd, 0, size, GMEM_PAIR_TO_PRIVATE, 0, NULL), 0);
+	ASSERT_EQ(pair_convert(p.pfd, 0, size, GMEM_PAIR_TO_SHARED, 0, NULL), 0);
+	for (i = 0; i < npages; i++) {
+		if (i == bad)
+			continue;
+		EXPECT_EQ(bad_page(p.mem, i, 1, 29), -1)
+			TH_LOG("page %zu lost", i);
+	}
+	EXPECT_TRUE(all_zero(p.mem, bad, 1));
+	gmem_pair_vm_close(&p);
 }
 
 TEST_HARNESS_MAIN
