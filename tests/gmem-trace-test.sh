@@ -203,5 +203,20 @@ done
 expect top "per-second reports" "$(grep -c '^--- [0-9][0-9]:' "$f")" $top_secs
 expect top "end reports" "$(grep -c '^--- end$' "$f")" 1
 
+# Every map key printed once (per report of gmem-top): a key built from a
+# string with garbage after its NUL (bpftrace 0.17 copying a shorter
+# literal into a ternary's buffer) prints the same text many times, one
+# count each.
+for t in gmem-convlat gmem-refusals gmem-sigbus gmem-moves gmem-top; do
+	dup=$(awk '/^--- /{ delete seen; next }
+		   /^@[a-z_]+\[/ { k = $0; sub(/\]: .*/, "]", k); sub(/:[[:space:]]*$/, "", k)
+				   if (seen[k]++) print k }' "$tmp/$t.out" | sort -u)
+	if [ -n "$dup" ]; then
+		fail "$t: map keys printed more than once (string keys with garbage?): ${dup//$'\n'/ }"
+	else
+		echo "ok: $t: every map key printed once"
+	fi
+done
+
 [ $st = 0 ] && echo "gmem-trace-test: PASS"
 exit $st

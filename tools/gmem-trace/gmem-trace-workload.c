@@ -11,8 +11,9 @@
  * On a pair of -n pages (default 64), shared at start and filled:
  *   -p N  N conversions to private, one page each (pages 0..N-1)
  *   -s N  N conversions back to shared, one page each (pages 0..N-1, N <= p)
- *   -b N  N reads of the memfd mapping at private page p-1: N SIGBUS
- *   -e N  N pread()s of the memfd at the same page: N EACCES
+ *   -b N  N reads of the memfd mapping at private pages, p-1 down to s and
+ *         round again: N SIGBUS
+ *   -e N  N pread()s of the memfd at the same pages: N EACCES
  *   -r N  N to-private conversions of the last page while it is pinned with
  *         FOLL_PIN|FOLL_LONGTERM (debugfs gup_test): N refusals "pinned"
  *   -v N  N to-private conversions of the page before it while it is in a
@@ -339,18 +340,23 @@ int main(int argc, char **argv)
 	if (huge)
 		huge_round(pfd, sfd, huge_offset);
 
-	/* Page to_priv - 1 is private now. */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGBUS, &sa, NULL);
+	/* Pages to_shared .. to_priv - 1 are private now. */
 	for (i = 0; i < sigbus; i++) {
-		if (!read_faults(mem + (to_priv - 1) * ps))
-			fail("read of private page %lu did not fault", to_priv - 1);
+		unsigned long page = to_priv - 1 - i % (to_priv - to_shared);
+
+		if (!read_faults(mem + page * ps))
+			fail("read of private page %lu did not fault", page);
 		faults++;
 	}
-	for (i = 0; i < eacces; i++)
-		if (pread(sfd, buf, 1, (to_priv - 1) * ps) != -1 || errno != EACCES)
+	for (i = 0; i < eacces; i++) {
+		unsigned long page = to_priv - 1 - i % (to_priv - to_shared);
+
+		if (pread(sfd, buf, 1, page * ps) != -1 || errno != EACCES)
 			fail("pread of private page %lu did not fail with EACCES",
-			     to_priv - 1);
+			     page);
+	}
 
 	if (pinned) {
 		pin(mem + (pages - 1) * ps);
