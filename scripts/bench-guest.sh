@@ -92,28 +92,19 @@ profile:hz:'"${PROFILE_HZ:-9973}"' /@on[tid]/ { @stacks[@seq[tid] % 2, kstack] =
 esac
 prog+=$tail_probes
 
-bpftrace -q -B none -e "$prog" > "$out" 2>&1 &
-bt=$!
-for _ in $(seq 600); do	# compiling the program is slow under TCG
-	grep -q '^bpftrace: attached' "$out" && break
-	kill -0 "$bt" 2>/dev/null || break
-	sleep 1
-done
+# shellcheck source=tests/bpftrace-run.sh
+. "$TOP/tests/bpftrace-run.sh"
+bt_attach_secs=600	# compiling the program is slow under TCG
+bt_fail() { echo "bench-guest: $*"; }
+bt_start bench "$out" -q -e "$prog"
 st=0
-if grep -q '^bpftrace: attached' "$out"; then
+if bt_attached '^bpftrace: attached' bench; then
 	"${cmd[@]}"
 	st=$?
 else
-	echo "bench-guest: bpftrace did not attach"
 	st=1
 fi
-for i in $(seq 60); do
-	[ $((i % 10)) = 1 ] && kill -INT "$bt" 2>/dev/null
-	kill -0 "$bt" 2>/dev/null || break
-	sleep 1
-done
-kill -KILL "$bt" 2>/dev/null
-wait "$bt"
+bt_stop bench || st=1
 echo "== bpftrace:"
 # Without ftrace, bpftrace 0.17 warns that no kprobe is "traceable"; they
 # attach all the same.

@@ -2,86 +2,61 @@
 # The demo, run inside the guest by make run (tests/plan.demo): the story of
 # tools/gmem-vmm (a VMM, a SW-protected guest driving virtio-blk, Debian's
 # unmodified qemu-storage-daemon as the vhost-user backend, all on one
-# pair), traced live with bpftrace.
-# Exit status: the VMM's; 1 if that passed but bpftrace did not attach or
-# did not see what the story does (conversions both ways, the pinned
-# refusal, the probe process's SIGBUS).
+# pair, shown with gmem-inspect), traced live with the bpftrace tools of
+# tools/gmem-trace/ (Documentation/mm/gmem_pair_tools.rst).
+# Exit status: the VMM's; 1 if that passed but a tool did not attach or did
+# not see what the story does (conversions both ways, folios moved, the
+# pinned refusal, the probe process's SIGBUS).
 set -u
 tools=$KST/../../tools
+trace=$TOP/tools/gmem-trace
 test_cmd=("$tools/gmem-vmm" -i "$tools/gmem-inspect")
-out=$(mktemp)
+tmp=$(mktemp -d)
+bts=(gmem-convlat gmem-moves gmem-refusals gmem-sigbus)
+st=0
+# shellcheck source=tests/bpftrace-run.sh
+. "$TOP/tests/bpftrace-run.sh"
+fail() { echo "demo: FAIL: $*"; [ "$st" != 0 ] || st=1; }
+bt_fail() { fail "$@"; }
+# shellcheck disable=SC2317  # run by the EXIT trap
+cleanup() { bt_kill_all; rm -rf "$tmp"; }
+trap cleanup EXIT
+
 echo "== kernel: $(uname -r)"
 echo "== gmem_pair tracepoints:"
 ls /sys/kernel/tracing/events/gmem_pair/
-echo "== the VMM's story, traced with bpftrace (times are TCG wall time):"
-# BEGIN fires before bpftrace attaches the other probes: the "attached" line
-# comes from an interval probe declared after the tracepoints, which bpftrace
-# attaches after them.
-bpftrace -q -B none -e '
-tracepoint:gmem_pair:gmem_pair_convert {
-	printf("convert %s offset 0x%lx size 0x%lx moved %lu ret %d\n",
-	       args->direction ? "to-private" : "to-shared",
-	       args->offset, args->size, args->moved, args->ret);
-	@convert_us[args->direction ? "to-private" : "to-shared"] =
-		hist(args->duration_ns / 1000);
-}
-tracepoint:gmem_pair:gmem_pair_move {
-	@folios_moved_by_direction_1_is_to_private[args->direction] = count();
-}
-tracepoint:gmem_pair:gmem_pair_refuse {
-	printf("refuse pair %llu offset 0x%llx reason %u pincount %d by %s\n",
-	       args->id, args->offset, args->reason, args->pincount,
-	       args->comm);
-}
-tracepoint:gmem_pair:gmem_pair_sigbus /args->fault/ {
-	@sigbus_by_pid[pid] = count();
-}
-tracepoint:gmem_pair:gmem_pair_sigbus /!args->fault/ {
-	@eacces_by_pid[pid] = count();
-}
-interval:ms:100 /@attached == 0/ {
-	printf("bpftrace: attached\n");
-	@attached = 1;
-}
-interval:s:1 { printf(""); }	/* see tools/gmem-trace/gmem-convlat.bt */
-END { delete(@attached); }' > "$out" 2>&1 &
-bt=$!
-for _ in $(seq 300); do	# up to 5 min: compiling the program is slow under TCG
-	grep -q '^bpftrace: attached' "$out" && break
-	kill -0 "$bt" 2>/dev/null || break
-	sleep 1
+echo "== bpftrace tools: ${bts[*]} (compiling them takes a while under TCG)"
+for t in "${bts[@]}"; do
+	bt_start "$t" "$tmp/$t.out" "$trace/$t.bt"
 done
-st=0
-if grep -q '^bpftrace: attached' "$out"; then
+attached=0
+bt_attached '^Tracing gmem_pair' "${bts[@]}" && attached=1
+if [ $attached = 1 ]; then
+	echo "== the VMM's story (times are TCG wall time):"
 	timeout 420 "${test_cmd[@]}"
 	st=$?
-fi
-# SIGINT: it prints its maps and exits (within a second: the interval probe
-# wakes it); repeated in case, as tests/gmem-trace-test.sh does.
-for i in $(seq 60); do
-	[ $((i % 10)) = 1 ] && kill -INT "$bt" 2>/dev/null
-	kill -0 "$bt" 2>/dev/null || break
-	sleep 1
-done
-kill -KILL "$bt" 2>/dev/null
-wait "$bt"
-echo "== what bpftrace printed:"
-cat "$out"
-
-fail() { echo "demo: FAIL: $*"; [ "$st" != 0 ] || st=1; }
-if ! grep -q '^bpftrace: attached' "$out"; then
-	fail "bpftrace did not attach (selftest not run)"
-else
 	[ "$st" = 0 ] || echo "demo: FAIL: ${test_cmd[*]}: exit status $st"
-	grep -q '^convert to-private .* ret 0$' "$out" ||
-		fail "bpftrace saw no successful conversion to private (\"convert to-private ... ret 0\")"
-	grep -q '^convert to-shared .* ret 0$' "$out" ||
-		fail "bpftrace saw no successful conversion to shared (\"convert to-shared ... ret 0\")"
-	grep -q '^refuse .* reason 1 ' "$out" ||
-		fail "bpftrace saw no refusal of a pinned page (\"refuse ... reason 1\")"
-	grep -q '^@sigbus_by_pid\[[0-9]*\]: [1-9]' "$out" ||
-		fail "bpftrace saw no SIGBUS on private memory"
 fi
-rm -f "$out"
+bt_stop "${bts[@]}"
+for t in "${bts[@]}"; do
+	echo "== $t.bt printed:"
+	cat "$tmp/$t.out"
+done
+
+# seen FILE REGEX WHAT: the tool printed a line matching REGEX
+seen() { grep -q "$2" "$tmp/$1.out" || fail "$1.bt saw no $3 (no line matching '$2')"; }
+if [ $attached = 1 ]; then
+	seen gmem-convlat '^@conversions\[[0-9]*, to-private, 0\]: [1-9]' \
+		"successful conversion to private"
+	seen gmem-convlat '^@conversions\[[0-9]*, to-shared, 0\]: [1-9]' \
+		"successful conversion to shared"
+	seen gmem-moves '^@folios\[[0-9]*, to-private, [0-9]*\]: [1-9]' \
+		"folio moved to private"
+	seen gmem-moves '^@folios\[[0-9]*, to-shared, [0-9]*\]: [1-9]' \
+		"folio moved to shared"
+	seen gmem-refusals '^@refusals\[pinned\]: [1-9]' "refusal of a pinned page"
+	seen gmem-sigbus '^@sigbus\[[0-9]*, .*, fault\]: [1-9]' \
+		"SIGBUS on private memory"
+fi
 [ "$st" = 0 ] && echo "demo: PASS"
 exit "$st"
