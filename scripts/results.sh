@@ -29,11 +29,28 @@ log=$res/console.log
 
 verdict() {	# name why
 	if [ -z "$2" ]; then
-		echo "PASS $label/$1"; pass=$((pass + 1))
+		echo "PASS $label/$1$(checks "$res/$1.out")"; pass=$((pass + 1))
 	else
 		echo "FAIL $label/$1: $2"; fail=$((fail + 1))
 		evidence "$res/$1.out"
 	fi
+}
+
+# checks OUT: " (N checks, M distinct)" for a TAP test: its "ok" lines,
+# and how many of them are different checks (kselftest_harness runs a
+# TEST_F once per fixture variant as "fixture.variant.test": one check).
+checks() {
+	[ -s "$1" ] || return 0
+	awk '{ sub(/\r$/, "") }
+	     /^ok [0-9]+ / && !/# *SKIP/ {
+		name = $0; sub(/^ok [0-9]+ /, "", name)
+		n = split(name, part, ".")
+		if (n == 3 && name !~ / /)
+			name = part[1] "." part[3]
+		if (!(name in seen)) { seen[name] = 1; distinct++ }
+		total++
+	     }
+	     END { if (total) printf " (%d checks, %d distinct)", total, distinct }' "$1"
 }
 
 # evidence OUT: after a FAIL line, up to 15 lines of the test's output,

@@ -403,8 +403,12 @@ static void test_flips_under_a_running_vcpu(const struct vm_shape shape)
 	TEST_ASSERT(!f.err, "KVM_SET_MEMORY_ATTRIBUTES: %s", strerror(f.err));
 	TEST_ASSERT(f.flips >= 2, "only %lu conversions", f.flips);
 
-	while (try_set_memory_attributes(f.vm, DATA_GPA, size, 0))
+	for (int tries = 0; try_set_memory_attributes(f.vm, DATA_GPA, size, 0);
+	     tries++) {
 		TEST_ASSERT(errno == EBUSY, "to shared: %s", strerror(errno));
+		TEST_ASSERT(tries < 1000, "to shared: EBUSY %d times", tries);
+		usleep(1000);
+	}
 	TEST_ASSERT(host_sees(hva, size, 0x3e), "data kept");
 	gmem_pair_vm_close(&p);
 	kvm_vm_free(f.vm);
