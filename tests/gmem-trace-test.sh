@@ -182,6 +182,12 @@ expect refusals "@by_process[$pid, $comm, referenced]" "$(value "$f" "@by_proces
 expect refusals "@top_offsets[$id, $(((pages - 1) * 4096))]" "$(value "$f" "@top_offsets[$id, $(((pages - 1) * 4096))]")" $pinned
 expect refusals "@top_offsets[$id, $(((pages - 2) * 4096))]" "$(value "$f" "@top_offsets[$id, $(((pages - 2) * 4096))]")" $referenced
 expect refusals "event lines of pair $id" "$(grep -c " pair $id offset .* pid $pid $comm\$" "$f")" $refused
+# The refused folio as the tracepoint saw it: order 0, one FOLL_PIN pin
+# (a reference count of at least GUP_PIN_COUNTING_BIAS) or none.
+expect refusals "pinned event lines: order 0, pin 1, ref >= 1024" \
+	"$(grep -cE " pair $id offset 0x[0-9a-f]+ pinned err -16 order 0 ref (10[2-9][0-9]|1[1-9][0-9]{2}|[2-9][0-9]{3}) pin 1 pid $pid " "$f")" $pinned
+expect refusals "referenced event lines: order 0, pin 0" \
+	"$(grep -cE " pair $id offset 0x[0-9a-f]+ referenced err -16 order 0 ref [0-9]+ pin 0 pid $pid " "$f")" $referenced
 
 f=$tmp/gmem-sigbus.out
 expect sigbus "@sigbus[$pid, $comm, fault]" "$(value "$f" "@sigbus[$pid, $comm, fault]")" $sigbus
