@@ -5,7 +5,10 @@
  * One memslot is bound to a paired guest_memfd (private) and to the pair's
  * memfd mapped by the VMM (shared).  KVM_SET_MEMORY_ATTRIBUTES converts the
  * pair, a conversion on the pair's fd changes KVM's attributes, and the
- * guest's data survives every conversion.
+ * guest's data survives every conversion.  Then: refusals over several
+ * memslots and through the fd, several bindings of one pair, the NPT
+ * level of a misaligned binding, and KVM's shared path at an offset the
+ * pair holds private.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +24,7 @@
 #include <linux/kvm_para.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "kvm_util.h"
@@ -483,6 +487,449 @@ static bool host_sees(uint8_t *p, size_t size, uint8_t pattern)
 	return true;
 }
 
+/* What guest_code_checks() checks next (sync_global_to_guest()). */
+static uint64_t chk_gpa, chk_size, chk_first, chk_step;
+
+/*
+ * Check [chk_gpa, chk_gpa + chk_size), where every 8 bytes of page i hold
+ * chk_first + i * chk_step, then GUEST_SYNC(1); again on every run.
+ */
+static void guest_code_checks(void)
+{
+	for (;;) {
+		for (uint64_t i = 0; i < chk_size; i += 8) {
+			uint64_t want = chk_first + i / PAGE_SIZE * chk_step;
+
+			__GUEST_ASSERT(*(uint64_t *)(chk_gpa + i) == want,
+				       "gpa %lx: %lx, expected %lx", chk_gpa + i,
+				       *(uint64_t *)(chk_gpa + i), want);
+		}
+		GUEST_SYNC(1);
+	}
+}
+
+/* The guest reads @size bytes at @gpa: page i holds @first + i * @step. */
+static void guest_reads(struct kvm_vcpu *vcpu, uint64_t gpa, uint64_t size,
+			uint64_t first, uint64_t step)
+{
+	chk_gpa = gpa;
+	chk_size = size;
+	chk_first = first;
+	chk_step = step;
+	sync_global_to_guest(vcpu->vm, chk_gpa);
+	sync_global_to_guest(vcpu->vm, chk_size);
+	sync_global_to_guest(vcpu->vm, chk_first);
+	sync_global_to_guest(vcpu->vm, chk_step);
+	TEST_ASSERT_EQ(run_to_sync(vcpu), 1);
+}
+
+/* ... every byte of which is @pattern */
+static void guest_reads_bytes(struct kvm_vcpu *vcpu, uint64_t gpa,
+			      uint64_t size, uint8_t pattern)
+{
+	guest_reads(vcpu, gpa, size, pattern * 0x0101010101010101ULL, 0);
+}
+
+/* Every offset of [@off, @off + @size) of the pair is in @state. */
+static bool pair_range_in(int pfd, uint64_t off, uint64_t size,
+			  uint32_t state)
+{
+	struct gmem_pair_extent ext;
+	struct gmem_pair_query q;
+
+	return !pair_query(pfd, off, &ext, 1, &q) && q.nr_extents == 1 &&
+	       ext.offset == off && ext.size >= size && ext.state == state;
+}
+
+static int gup_pin(uint8_t *p)
+{
+	struct pin_longterm_test pin = {
+		.addr = (uint64_t)(unsigned long)p,
+		.size = PAGE_SIZE,
+		.flags = PIN_LONGTERM_TEST_FLAG_USE_WRITE,
+	};
+	int gup = open("/sys/kernel/debug/gup_test", O_RDWR);
+
+	TEST_ASSERT(gup >= 0, "gup_test");
+	TEST_ASSERT(!ioctl(gup, PIN_LONGTERM_TEST_START, &pin), "pin");
+	return gup;
+}
+
+static void gup_unpin(int gup)
+{
+	TEST_ASSERT(!ioctl(gup, PIN_LONGTERM_TEST_STOP), "unpin");
+	close(gup);
+}
+
+#define SLOT_A		11
+#define SLOT_B		12
+#define SLOT_PAGES	16
+#define SLOT_SIZE	(SLOT_PAGES * PAGE_SIZE)
+
+/*
+ * Two paired memslots, A at DATA_GPA and B right after it: @one_pair binds
+ * both to one pair, B to its lower offsets and A to its upper ones; else
+ * each to a pair of its own.  A holds 0xa1, B 0xb2, all shared.
+ */
+struct two_slots {
+	struct gmem_pair_vm p1, p2;
+	int a_pfd, b_pfd;
+	uint64_t a_off, b_off;
+	uint8_t *a, *b;
+};
+
+static void two_slots_open(struct two_slots *t, struct kvm_vm *vm,
+			   bool one_pair)
+{
+	const uint64_t flags = GUEST_MEMFD_FLAG_PAIRED |
+			       GUEST_MEMFD_FLAG_PAIR_SHARED;
+
+	memset(t, 0, sizeof(*t));
+	t->p2.pfd = -1;
+	t->p2.sfd = -1;
+	TEST_ASSERT(!gmem_pair_vm_open(&t->p1, vm, (one_pair ? 2 : 1) *
+				       SLOT_SIZE, flags, 0, false), "pair");
+	if (one_pair) {
+		t->a_pfd = t->p1.pfd;
+		t->b_pfd = t->p1.pfd;
+		t->a_off = SLOT_SIZE;
+		t->a = (uint8_t *)t->p1.mem + SLOT_SIZE;
+		t->b = (uint8_t *)t->p1.mem;
+	} else {
+		TEST_ASSERT(!gmem_pair_vm_open(&t->p2, vm, SLOT_SIZE, flags, 0,
+					       false), "second pair");
+		t->a_pfd = t->p1.pfd;
+		t->b_pfd = t->p2.pfd;
+		t->a = (uint8_t *)t->p1.mem;
+		t->b = (uint8_t *)t->p2.mem;
+	}
+	memset(t->a, 0xa1, SLOT_SIZE);
+	memset(t->b, 0xb2, SLOT_SIZE);
+	vm_set_user_memory_region2(vm, SLOT_A, KVM_MEM_GUEST_MEMFD, DATA_GPA,
+				   SLOT_SIZE, t->a, t->a_pfd, t->a_off);
+	vm_set_user_memory_region2(vm, SLOT_B, KVM_MEM_GUEST_MEMFD,
+				   DATA_GPA + SLOT_SIZE, SLOT_SIZE, t->b,
+				   t->b_pfd, t->b_off);
+	virt_map(vm, DATA_GPA, DATA_GPA, 2 * SLOT_PAGES);
+}
+
+static void two_slots_close(struct two_slots *t)
+{
+	gmem_pair_vm_close(&t->p2);
+	gmem_pair_vm_close(&t->p1);
+}
+
+/*
+ * KVM_SET_MEMORY_ATTRIBUTES over two paired memslots is all or nothing.
+ * A page pinned in the second slot refuses the call (EBUSY) after the pair
+ * of the first one has moved it: the first slot is converted back, and
+ * both slots are as they were, in the pairs (state, pages, contents) and
+ * in KVM's view (the guest reads the shared data).  Without the pin, the
+ * same call converts both.
+ */
+static void test_refusal_in_second_memslot_changes_neither(const struct vm_shape shape,
+							   bool one_pair)
+{
+	struct gmem_pair_stats a0, a1;
+	struct two_slots t;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	int gup;
+
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_checks);
+	two_slots_open(&t, vm, one_pair);
+	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xa1);
+
+	a0 = pair_stats(t.a_pfd);
+	gup = gup_pin(t.b + 5 * PAGE_SIZE);
+	TEST_ASSERT(try_set_memory_attributes(vm, DATA_GPA, 2 * SLOT_SIZE,
+					      KVM_MEMORY_ATTRIBUTE_PRIVATE) &&
+		    errno == EBUSY, "pinned page in the second slot: EBUSY, got %s",
+		    strerror(errno));
+	a1 = pair_stats(t.a_pfd);
+	ksft_print_msg("first slot: %llu pages moved to private and %llu back\n",
+		       (unsigned long long)(a1.to_private_pages - a0.to_private_pages),
+		       (unsigned long long)(a1.to_shared_pages - a0.to_shared_pages));
+	TEST_ASSERT_EQ(pair_stats(t.a_pfd).private_pages, 0);
+	TEST_ASSERT_EQ(pair_stats(t.b_pfd).private_pages, 0);
+	TEST_ASSERT(pair_range_in(t.a_pfd, t.a_off, SLOT_SIZE,
+				  GMEM_PAIR_STATE_SHARED), "first slot shared");
+	TEST_ASSERT(pair_range_in(t.b_pfd, t.b_off, SLOT_SIZE,
+				  GMEM_PAIR_STATE_SHARED), "second slot shared");
+	TEST_ASSERT(host_sees(t.a, SLOT_SIZE, 0xa1) &&
+		    host_sees(t.b, SLOT_SIZE, 0xb2), "contents unchanged");
+	/* KVM's view: shared (private would exit: no private page there) */
+	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xa1);
+	guest_reads_bytes(vcpu, DATA_GPA + SLOT_SIZE, SLOT_SIZE, 0xb2);
+
+	gup_unpin(gup);
+	vm_set_memory_attributes(vm, DATA_GPA, 2 * SLOT_SIZE,
+				 KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	TEST_ASSERT(pair_range_in(t.a_pfd, t.a_off, SLOT_SIZE,
+				  GMEM_PAIR_STATE_PRIVATE) &&
+		    pair_range_in(t.b_pfd, t.b_off, SLOT_SIZE,
+				  GMEM_PAIR_STATE_PRIVATE), "both slots private");
+	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xa1);
+	guest_reads_bytes(vcpu, DATA_GPA + SLOT_SIZE, SLOT_SIZE, 0xb2);
+	vm_set_memory_attributes(vm, DATA_GPA, 2 * SLOT_SIZE, 0);
+	TEST_ASSERT(host_sees(t.a, SLOT_SIZE, 0xa1) &&
+		    host_sees(t.b, SLOT_SIZE, 0xb2), "contents after the round trip");
+	two_slots_close(&t);
+	kvm_vm_free(vm);
+}
+
+/*
+ * One paired guest_memfd bound by two memslots, each at offsets other than
+ * its gfns (the second slot binds the lower half of the file): converting
+ * one binding through KVM_SET_MEMORY_ATTRIBUTES converts its offsets only;
+ * a conversion through the fd over the whole file changes KVM's view of
+ * both bindings (the guest reads each through the private file, then
+ * through the memfd again).
+ */
+static void test_two_bindings_of_one_pair(const struct vm_shape shape)
+{
+	struct two_slots t;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_checks);
+	two_slots_open(&t, vm, true);
+	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xa1);
+	guest_reads_bytes(vcpu, DATA_GPA + SLOT_SIZE, SLOT_SIZE, 0xb2);
+
+	/* the second binding only: the file's lower half */
+	vm_set_memory_attributes(vm, DATA_GPA + SLOT_SIZE, SLOT_SIZE,
+				 KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	TEST_ASSERT(pair_range_in(t.p1.pfd, 0, SLOT_SIZE,
+				  GMEM_PAIR_STATE_PRIVATE) &&
+		    pair_range_in(t.p1.pfd, SLOT_SIZE, SLOT_SIZE,
+				  GMEM_PAIR_STATE_SHARED), "lower half private");
+	TEST_ASSERT(host_sigbus(t.b) && !host_sigbus(t.a), "host view");
+	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xa1);
+	guest_reads_bytes(vcpu, DATA_GPA + SLOT_SIZE, SLOT_SIZE, 0xb2);
+
+	/* the whole file through the fd: both bindings follow */
+	TEST_ASSERT(!pair_convert(t.p1.pfd, 0, 2 * SLOT_SIZE,
+				  GMEM_PAIR_TO_PRIVATE, 0, NULL), "fd to-private");
+	TEST_ASSERT_EQ(pair_stats(t.p1.pfd).private_pages, 2 * SLOT_PAGES);
+	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xa1);
+	guest_reads_bytes(vcpu, DATA_GPA + SLOT_SIZE, SLOT_SIZE, 0xb2);
+	TEST_ASSERT(!pair_convert(t.p1.pfd, 0, 2 * SLOT_SIZE,
+				  GMEM_PAIR_TO_SHARED, 0, NULL), "fd to-shared");
+	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xa1);
+	guest_reads_bytes(vcpu, DATA_GPA + SLOT_SIZE, SLOT_SIZE, 0xb2);
+	TEST_ASSERT(host_sees(t.a, SLOT_SIZE, 0xa1) &&
+		    host_sees(t.b, SLOT_SIZE, 0xb2), "contents");
+	two_slots_close(&t);
+	kvm_vm_free(vm);
+}
+
+/*
+ * A conversion through the fd that the pair refuses leaves KVM's view as
+ * it was.  To-private with a pinned page: EBUSY, ERR_PINNED at that page,
+ * and the guest still reads the range through the memfd (had KVM's
+ * attributes become private, its read would exit with
+ * KVM_EXIT_MEMORY_FAULT: the private file has no page there; had the MMU
+ * invalidation not ended, it would retry for ever).
+ */
+static void test_fd_refusal_leaves_kvm_view(const struct vm_shape shape)
+{
+	struct gmem_pair_convert out;
+	struct gmem_pair_vm p;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	int gup;
+
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_checks);
+	TEST_ASSERT(!gmem_pair_vm_open(&p, vm, SLOT_SIZE, GUEST_MEMFD_FLAG_PAIRED |
+				       GUEST_MEMFD_FLAG_PAIR_SHARED, 0, false),
+		    "pair");
+	memset(p.mem, 0xe5, SLOT_SIZE);
+	vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD, DATA_GPA,
+				   SLOT_SIZE, p.mem, p.pfd, 0);
+	virt_map(vm, DATA_GPA, DATA_GPA, SLOT_PAGES);
+	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xe5);
+
+	gup = gup_pin((uint8_t *)p.mem + 9 * PAGE_SIZE);
+	TEST_ASSERT(pair_convert(p.pfd, 0, SLOT_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+				 &out) && errno == EBUSY,
+		    "pinned: EBUSY, got %s", strerror(errno));
+	TEST_ASSERT_EQ(out.error_offset, 9 * PAGE_SIZE);
+	TEST_ASSERT_EQ(out.error_reason, GMEM_PAIR_ERR_PINNED);
+	TEST_ASSERT(pair_range_in(p.pfd, 0, SLOT_SIZE, GMEM_PAIR_STATE_SHARED),
+		    "still shared");
+	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xe5);
+
+	gup_unpin(gup);
+	TEST_ASSERT(!pair_convert(p.pfd, 0, SLOT_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+				  NULL), "to-private once unpinned");
+	TEST_ASSERT(host_sigbus((uint8_t *)p.mem), "private");
+	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xe5);
+	gmem_pair_vm_close(&p);
+	kvm_vm_free(vm);
+}
+
+/*
+ * A pair of @size bytes whose [@thp_off, @thp_off + 2M) is one shmem THP,
+ * written through the memfd (page i of it holds 0x1000 + i in every 8
+ * bytes) and moved whole to private.  Its memfd is mapped so that file
+ * offset @map_off sits at a 2M-aligned address: *@hva.
+ */
+static void private_thp_pair(struct gmem_pair_vm *p, struct kvm_vm *vm,
+			     size_t size, size_t thp_off, size_t map_off,
+			     uint8_t **hva)
+{
+	struct gmem_pair_extent_details ext;
+	struct gmem_pair_query q = { 0 };
+	uint64_t *buf = malloc(CONV_SIZE);
+	long shmem_huge0;
+	void *m;
+
+	TEST_ASSERT(buf, "malloc");
+	for (size_t i = 0; i < CONV_SIZE / 8; i++)
+		buf[i] = 0x1000 + i * 8 / PAGE_SIZE;
+	memset(p, 0, sizeof(*p));
+	p->vm = vm;
+	p->pfd = vm_create_guest_memfd(vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				       GUEST_MEMFD_FLAG_PAIR_SHARED);
+	p->sfd = ioctl(p->pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	TEST_ASSERT(p->sfd >= 0, "GMEM_PAIR_GET_SHARED_FD");
+	shmem_huge0 = meminfo_kb("ShmemHugePages:");
+	TEST_ASSERT(pwrite(p->sfd, buf, CONV_SIZE, thp_off) == CONV_SIZE,
+		    "write the THP");
+	TEST_ASSERT_EQ(meminfo_kb("ShmemHugePages:") - shmem_huge0, 2048);
+	TEST_ASSERT(!pair_convert(p->pfd, thp_off, CONV_SIZE,
+				  GMEM_PAIR_TO_PRIVATE, 0, NULL), "to-private");
+	q.extents = (uint64_t)(unsigned long)&ext;
+	q.nr_extents = 1;
+	q.offset = thp_off;
+	q.flags = GMEM_PAIR_QUERY_DETAILS;
+	TEST_ASSERT(!ioctl(p->pfd, GMEM_PAIR_QUERY, &q) &&
+		    ext.state == GMEM_PAIR_STATE_PRIVATE &&
+		    ext.orders == 1U << 9, "one 2M private folio");
+	free(buf);
+
+	p->area_size = size + 2 * CONV_SIZE;
+	p->area = mmap(NULL, p->area_size, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	TEST_ASSERT(p->area != MAP_FAILED, "reserve");
+	m = (void *)((((unsigned long)p->area + CONV_SIZE - 1) &
+		      ~(CONV_SIZE - 1)) + CONV_SIZE - map_off % CONV_SIZE);
+	TEST_ASSERT(mmap(m, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			 p->sfd, 0) == m, "mmap the memfd");
+	p->mem = m;
+	*hva = (uint8_t *)m + map_off;
+}
+
+/*
+ * KVM maps a private 2M folio of a pair with a 2M NPT entry only where
+ * gfn and file offset are aligned alike; elsewhere it falls back to 4K.
+ * A 2M private folio bound at a gfn 4K off its offset's alignment (the
+ * memfd mapped in step with the gfns, so that only the offset is off):
+ * the guest reads the right bytes, pages_4k grows by 512 and pages_2m
+ * not at all.  Against it, the same folio in a pair bound aligned: the
+ * read adds a 2M mapping.
+ */
+static void test_misaligned_binding_maps_4k(const struct vm_shape shape)
+{
+	const uint64_t gpa2 = DATA_GPA + 4 * CONV_SIZE;
+	uint64_t pages_4k, pages_2m;
+	struct gmem_pair_vm p, p2;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	uint8_t *hva, *hva2;
+
+	TEST_ASSERT(shmem_thp("always"), "shmem_enabled");
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_checks);
+
+	/*
+	 * Offsets [4K, 6M) at gfns from DATA_GPA: the THP at offsets
+	 * [2M, 4M) lands at gpa [DATA_GPA + 2M - 4K, DATA_GPA + 4M - 4K).
+	 * Offset 4M is made private too, so that the 2M gfn range
+	 * [DATA_GPA + 2M, DATA_GPA + 4M) is private throughout.
+	 */
+	private_thp_pair(&p, vm, 3 * CONV_SIZE, CONV_SIZE, PAGE_SIZE, &hva);
+	TEST_ASSERT(!pair_convert(p.pfd, 2 * CONV_SIZE, PAGE_SIZE,
+				  GMEM_PAIR_TO_PRIVATE, 0, NULL), "offset 4M");
+	vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD, DATA_GPA,
+				   3 * CONV_SIZE - PAGE_SIZE, hva, p.pfd,
+				   PAGE_SIZE);
+	virt_map(vm, DATA_GPA, DATA_GPA, (3 * CONV_SIZE - PAGE_SIZE) / PAGE_SIZE);
+
+	/* the control: offset 0 at a 2M-aligned gpa */
+	private_thp_pair(&p2, vm, CONV_SIZE, 0, 0, &hva2);
+	vm_set_user_memory_region2(vm, DATA_SLOT + 1, KVM_MEM_GUEST_MEMFD, gpa2,
+				   CONV_SIZE, hva2, p2.pfd, 0);
+	virt_map(vm, gpa2, gpa2, CONV_SIZE / PAGE_SIZE);
+
+	/* map the guest's own code, stack and page tables first */
+	guest_reads(vcpu, DATA_GPA, 0, 0, 0);
+	pages_4k = vm_get_stat(vm, "pages_4k");
+	pages_2m = vm_get_stat(vm, "pages_2m");
+	guest_reads(vcpu, DATA_GPA + CONV_SIZE - PAGE_SIZE, CONV_SIZE, 0x1000, 1);
+	ksft_print_msg("misaligned: pages_4k +%lu, pages_2m +%lu\n",
+		       vm_get_stat(vm, "pages_4k") - pages_4k,
+		       vm_get_stat(vm, "pages_2m") - pages_2m);
+	TEST_ASSERT(vm_get_stat(vm, "pages_4k") >= pages_4k + 512,
+		    "pages_4k %lu, was %lu", vm_get_stat(vm, "pages_4k"),
+		    pages_4k);
+	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_2m"), pages_2m);
+
+	pages_2m = vm_get_stat(vm, "pages_2m");
+	guest_reads(vcpu, gpa2, CONV_SIZE, 0x1000, 1);
+	TEST_ASSERT(vm_get_stat(vm, "pages_2m") > pages_2m,
+		    "aligned: pages_2m %lu, was %lu", vm_get_stat(vm, "pages_2m"),
+		    pages_2m);
+
+	gmem_pair_vm_close(&p2);
+	gmem_pair_vm_close(&p);
+	kvm_vm_free(vm);
+	shmem_thp("never");
+}
+
+/*
+ * KVM's shared path never gets a page from the memfd at an offset the
+ * pair holds private.  Once the private file is closed its offsets stay
+ * private for good, while the memslot has no file left for
+ * KVM_SET_MEMORY_ATTRIBUTES to convert: KVM's view turns shared, the
+ * pair's does not.  A guest read there then makes KVM_RUN fail with
+ * EFAULT (KVM's GUP of the memfd faults SIGBUS) and allocates nothing in
+ * the memfd.
+ */
+static void test_shared_access_at_private_offset_gets_no_page(const struct vm_shape shape)
+{
+	struct gmem_pair_vm p;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	struct stat st;
+	int r;
+	char c;
+
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_checks);
+	TEST_ASSERT(!gmem_pair_vm_open(&p, vm, SLOT_SIZE, GUEST_MEMFD_FLAG_PAIRED,
+				       0, false), "pair");
+	vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD, DATA_GPA,
+				   SLOT_SIZE, p.mem, p.pfd, 0);
+	virt_map(vm, DATA_GPA, DATA_GPA, SLOT_PAGES);
+	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0);
+
+	close(p.pfd);
+	p.pfd = -1;
+	vm_set_memory_attributes(vm, DATA_GPA, SLOT_SIZE, 0);
+	chk_size = 8;
+	sync_global_to_guest(vm, chk_size);
+	r = __vcpu_run(vcpu);
+	TEST_ASSERT(r == -1 && errno == EFAULT,
+		    "shared access at a private offset: KVM_RUN %d (%s), exit %s",
+		    r, strerror(errno), exit_reason_str(vcpu->run->exit_reason));
+	TEST_ASSERT(!fstat(p.sfd, &st) && !st.st_blocks,
+		    "the memfd allocated %ld blocks", (long)st.st_blocks);
+	TEST_ASSERT(pread(p.sfd, &c, 1, 0) == -1 && errno == EACCES,
+		    "memfd read at a private offset");
+	gmem_pair_vm_close(&p);
+	kvm_vm_free(vm);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct vm_shape shape = {
@@ -505,7 +952,7 @@ int main(int argc, char *argv[])
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GMEM_PAIR));
 	signal(SIGBUS, on_sigbus);
 	ksft_print_header();
-	ksft_set_plan(13);
+	ksft_set_plan(19);
 	TEST_ASSERT(shmem_thp("advise"), "shmem_enabled");
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
@@ -634,5 +1081,27 @@ int main(int argc, char *argv[])
 	/* 10. conversions under a vCPU that keeps reading the range */
 	test_flips_under_a_running_vcpu(shape);
 	ksft_test_result_pass("conversions under a running vCPU: no exit, data kept\n");
+
+	/* 11. a refusal in the second of two memslots: neither changes */
+	test_refusal_in_second_memslot_changes_neither(shape, true);
+	ksft_test_result_pass("refusal over two bindings of one pair changes neither\n");
+	test_refusal_in_second_memslot_changes_neither(shape, false);
+	ksft_test_result_pass("refusal over two pairs' memslots changes neither\n");
+
+	/* 12. one pair bound by two memslots */
+	test_two_bindings_of_one_pair(shape);
+	ksft_test_result_pass("two bindings of one pair follow its conversions\n");
+
+	/* 13. a refusal through the fd */
+	test_fd_refusal_leaves_kvm_view(shape);
+	ksft_test_result_pass("a refusal through the fd leaves KVM's view\n");
+
+	/* 14. a 2M folio bound misaligned: 4K NPT entries */
+	test_misaligned_binding_maps_4k(shape);
+	ksft_test_result_pass("2M private folio bound misaligned is mapped 4K\n");
+
+	/* 15. KVM shared, the pair private: no page from the memfd */
+	test_shared_access_at_private_offset_gets_no_page(shape);
+	ksft_test_result_pass("shared access at a private offset gets no page\n");
 	ksft_finished();
 }
