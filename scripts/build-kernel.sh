@@ -1,6 +1,8 @@
 #!/bin/bash
-# Build bzImage for one profile: "main" (config/gmem_pair.config) or
-# "debug" (main + config/debug.config: lockdep, KASAN, DEBUG_VM, DEBUG_LIST).
+# Build bzImage for one profile: "main" (config/gmem_pair.config and
+# config/memory-failure.config) or "debug" (config/gmem_pair.config and
+# config/debug.config: lockdep, KASAN, DEBUG_VM, DEBUG_LIST; no
+# memory-failure.config).
 # Output in $BUILD/obj-<profile>; ccache keeps rebuilds cheap.  An option of
 # the fragments that does not stick stops the build, unless PARTIAL_CONFIG
 # is set (make series-check: steps before the option exists).
@@ -16,7 +18,7 @@ export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
 export CCACHE_BASEDIR=$build
 
 case $profile in
-main)	frags="$top/config/gmem_pair.config" ;;
+main)	frags="$top/config/gmem_pair.config $top/config/memory-failure.config" ;;
 debug)	frags="$top/config/gmem_pair.config $top/config/debug.config" ;;
 *)	echo "build-kernel: unknown profile $profile" >&2; exit 1 ;;
 esac

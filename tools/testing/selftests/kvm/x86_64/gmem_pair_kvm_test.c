@@ -25,6 +25,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 #include "kvm_util.h"
@@ -930,6 +931,214 @@ static void test_shared_access_at_private_offset_gets_no_page(const struct vm_sh
 	kvm_vm_free(vm);
 }
 
+static void on_alarm(int sig)
+{
+}
+
+/*
+ * KVM_RUN until the guest's next GUEST_SYNC, for at most @secs seconds (an
+ * interval timer's SIGALRM makes KVM_RUN return EINTR).  Return: the
+ * sync's value, or -1 if KVM_RUN was still running.
+ */
+static int64_t run_to_sync_within(struct kvm_vcpu *vcpu, int secs)
+{
+	struct itimerval t = { .it_value = { .tv_sec = secs } }, off = { 0 };
+	struct sigaction sa = { .sa_handler = on_alarm }, old;
+	struct ucall uc;
+	int r;
+
+	TEST_ASSERT(!sigaction(SIGALRM, &sa, &old), "sigaction");
+	for (;;) {
+		setitimer(ITIMER_REAL, &t, NULL);
+		r = __vcpu_run(vcpu);
+		setitimer(ITIMER_REAL, &off, NULL);
+		if (r && errno == EINTR) {
+			sigaction(SIGALRM, &old, NULL);
+			return -1;
+		}
+		TEST_ASSERT(!r, "KVM_RUN: %s, exit %s", strerror(errno),
+			    exit_reason_str(vcpu->run->exit_reason));
+		if (vcpu->run->exit_reason == KVM_EXIT_MMIO)
+			continue;	/* reads of MMIO return zeros */
+		TEST_ASSERT_EQ(vcpu->run->exit_reason, KVM_EXIT_IO);
+		break;
+	}
+	sigaction(SIGALRM, &old, NULL);
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_SYNC:
+		return uc.args[1];
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+	default:
+		TEST_FAIL("unexpected ucall");
+	}
+	return -1;
+}
+
+/*
+ * A gfn the guest read while no memslot covered it has an MMIO SPTE; a
+ * paired memslot created over it makes that SPTE stale, and the gfn then
+ * made private must be faulted in from the private file on the next read.
+ * The guest's reserved-bit fault on the stale SPTE never carried the
+ * private flag, so it disagreed with the attributes, and the retry of
+ * such disagreements on paired slots retried it for ever: KVM_RUN never
+ * returned (found by gmem_pair_stress_test).
+ */
+static void test_stale_mmio_spte_of_private_gfn(const struct vm_shape shape)
+{
+	const size_t size = 16 * PAGE_SIZE;
+	struct gmem_pair_vm p;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_checks);
+	TEST_ASSERT(!gmem_pair_vm_open(&p, vm, size, GUEST_MEMFD_FLAG_PAIRED |
+				       GUEST_MEMFD_FLAG_PAIR_SHARED, 0, false),
+		    "pair");
+	for (size_t i = 0; i < size / 8; i++)
+		((uint64_t *)p.mem)[i] = 0x2000 + i * 8 / PAGE_SIZE;
+	virt_map(vm, DATA_GPA, DATA_GPA, size / PAGE_SIZE);
+
+	/* no memslot yet: the read is MMIO and reads zeros */
+	chk_gpa = DATA_GPA;
+	chk_size = 8;
+	chk_first = 0;
+	chk_step = 0;
+	sync_global_to_guest(vm, chk_gpa);
+	sync_global_to_guest(vm, chk_size);
+	sync_global_to_guest(vm, chk_first);
+	sync_global_to_guest(vm, chk_step);
+	TEST_ASSERT_EQ(run_to_sync_within(vcpu, 10), 1);
+
+	vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD, DATA_GPA,
+				   size, p.mem, p.pfd, 0);
+	vm_set_memory_attributes(vm, DATA_GPA, PAGE_SIZE,
+				 KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	chk_size = PAGE_SIZE;
+	chk_first = 0x2000;
+	sync_global_to_guest(vm, chk_size);
+	sync_global_to_guest(vm, chk_first);
+	TEST_ASSERT(run_to_sync_within(vcpu, 10) == 1,
+		    "the read of the private gfn did not complete in 10 s");
+	gmem_pair_vm_close(&p);
+	kvm_vm_free(vm);
+}
+
+#define POISONED_PAGE	5
+
+/*
+ * The THP at offset 0 of @p (private_thp_pair()) gets a poisoned page
+ * that memory_failure() cannot split off: moved back to shared, a page of
+ * it long-term pinned, MADV_HWPOISON on page POISONED_PAGE (the process
+ * gets SIGBUS), unpinned, moved whole to private again.  False if
+ * MADV_HWPOISON is not there (no CONFIG_MEMORY_FAILURE).
+ */
+static bool poison_private_thp(struct gmem_pair_vm *p, uint8_t *hva)
+{
+	struct gmem_pair_extent_details ext;
+	struct gmem_pair_query q = { 0 };
+	int gup, r = 0, e = 0;
+	bool bus = false;
+
+	TEST_ASSERT(!pair_convert(p->pfd, 0, CONV_SIZE, GMEM_PAIR_TO_SHARED, 0,
+				  NULL), "to-shared");
+	gup = gup_pin(hva);
+	if (sigsetjmp(jmp, 1)) {
+		bus = true;
+	} else {
+		r = madvise(hva + POISONED_PAGE * PAGE_SIZE, PAGE_SIZE,
+			    MADV_HWPOISON);
+		e = errno;
+	}
+	gup_unpin(gup);
+	if (!bus && r && e == EINVAL)
+		return false;
+	ksft_print_msg("MADV_HWPOISON of a pinned THP's page: %s\n",
+		       bus ? "SIGBUS" : r ? strerror(e) : "returned 0");
+
+	q.extents = (uint64_t)(unsigned long)&ext;
+	q.nr_extents = 1;
+	q.flags = GMEM_PAIR_QUERY_DETAILS;
+	TEST_ASSERT(!ioctl(p->pfd, GMEM_PAIR_QUERY, &q) &&
+		    ext.orders == 1U << 9 && ext.size == CONV_SIZE,
+		    "still one 2M folio (orders %#x, size %#llx)", ext.orders,
+		    (unsigned long long)ext.size);
+	TEST_ASSERT(!pair_convert(p->pfd, 0, CONV_SIZE, GMEM_PAIR_TO_PRIVATE, 0,
+				  NULL), "to-private: %s", strerror(errno));
+	return true;
+}
+
+/*
+ * A private 2M folio with a poisoned page that memory_failure() could not
+ * split off is never mapped with a 2M NPT entry, and its poisoned page is
+ * never mapped: a guest read of a healthy page of it maps 4K and reads the
+ * right bytes; a read of the poisoned page makes KVM_RUN fail with
+ * EHWPOISON, a memory fault exit at that gpa.  (guest_memfd checked only
+ * the folio's head page and mapped the whole folio 2M.)  Needs
+ * CONFIG_MEMORY_FAILURE: gmem_pair_kvm_test -H runs only this.
+ */
+static void test_poisoned_page_of_private_thp(const struct vm_shape shape)
+{
+	const uint64_t bad_gpa = DATA_GPA + POISONED_PAGE * PAGE_SIZE;
+	uint64_t pages_4k, pages_2m;
+	struct gmem_pair_vm p;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	uint8_t *hva;
+	int r;
+
+	TEST_ASSERT(shmem_thp("always"), "shmem_enabled");
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_checks);
+	private_thp_pair(&p, vm, 2 * CONV_SIZE, 0, 0, &hva);
+	TEST_ASSERT(poison_private_thp(&p, hva),
+		    "MADV_HWPOISON: EINVAL (no CONFIG_MEMORY_FAILURE?)");
+	vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD, DATA_GPA,
+				   2 * CONV_SIZE, hva, p.pfd, 0);
+	virt_map(vm, DATA_GPA, DATA_GPA, 2 * CONV_SIZE / PAGE_SIZE);
+	vm_set_memory_attributes(vm, DATA_GPA, CONV_SIZE,
+				 KVM_MEMORY_ATTRIBUTE_PRIVATE);
+
+	/* map the guest's own code, stack and page tables first */
+	guest_reads(vcpu, DATA_GPA, 0, 0, 0);
+	pages_4k = vm_get_stat(vm, "pages_4k");
+	pages_2m = vm_get_stat(vm, "pages_2m");
+	guest_reads(vcpu, DATA_GPA, PAGE_SIZE, 0x1000, 1);
+	ksft_print_msg("healthy page of the poisoned folio: pages_4k +%lu, pages_2m +%lu\n",
+		       vm_get_stat(vm, "pages_4k") - pages_4k,
+		       vm_get_stat(vm, "pages_2m") - pages_2m);
+	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_2m"), pages_2m);
+	TEST_ASSERT(vm_get_stat(vm, "pages_4k") > pages_4k, "no 4K mapping");
+
+	chk_gpa = bad_gpa;
+	chk_size = 8;
+	chk_first = 0x1000 + POISONED_PAGE;
+	chk_step = 0;
+	sync_global_to_guest(vm, chk_gpa);
+	sync_global_to_guest(vm, chk_size);
+	sync_global_to_guest(vm, chk_first);
+	sync_global_to_guest(vm, chk_step);
+	r = _vcpu_run(vcpu);
+	TEST_ASSERT(r == -1 && errno == EHWPOISON,
+		    "read of the poisoned page: KVM_RUN %d (%s), exit %s", r,
+		    strerror(errno), exit_reason_str(vcpu->run->exit_reason));
+	TEST_ASSERT_EQ(vcpu->run->exit_reason, KVM_EXIT_MEMORY_FAULT);
+	TEST_ASSERT_EQ(vcpu->run->memory_fault.gpa, bad_gpa);
+
+	/*
+	 * Split the folio before it is freed, with the pin gone: a large
+	 * folio freed whole would put its poisoned page back in the buddy
+	 * allocator.  A partial DISCARD splits it; the poisoned page is
+	 * freed alone and kept out.
+	 */
+	TEST_ASSERT(!pair_convert(p.pfd, POISONED_PAGE * PAGE_SIZE, PAGE_SIZE,
+				  GMEM_PAIR_TO_SHARED, GMEM_PAIR_CONVERT_DISCARD,
+				  NULL), "discard of the poisoned page: %s",
+		    strerror(errno));
+	gmem_pair_vm_close(&p);
+	kvm_vm_free(vm);
+	shmem_thp("never");
+}
+
 int main(int argc, char *argv[])
 {
 	const struct vm_shape shape = {
@@ -952,7 +1161,14 @@ int main(int argc, char *argv[])
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GMEM_PAIR));
 	signal(SIGBUS, on_sigbus);
 	ksft_print_header();
-	ksft_set_plan(19);
+	/* -H: the hwpoison test only (a kernel with CONFIG_MEMORY_FAILURE) */
+	if (argc == 2 && !strcmp(argv[1], "-H")) {
+		ksft_set_plan(1);
+		test_poisoned_page_of_private_thp(shape);
+		ksft_test_result_pass("poisoned page of a private THP: 4K, never mapped\n");
+		ksft_finished();
+	}
+	ksft_set_plan(20);
 	TEST_ASSERT(shmem_thp("advise"), "shmem_enabled");
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
@@ -1103,5 +1319,9 @@ int main(int argc, char *argv[])
 	/* 15. KVM shared, the pair private: no page from the memfd */
 	test_shared_access_at_private_offset_gets_no_page(shape);
 	ksft_test_result_pass("shared access at a private offset gets no page\n");
+
+	/* 16. a stale MMIO SPTE of a gfn made private */
+	test_stale_mmio_spte_of_private_gfn(shape);
+	ksft_test_result_pass("stale MMIO SPTE of a private gfn: the read completes\n");
 	ksft_finished();
 }
