@@ -2,7 +2,7 @@
 /*
  * gmem_pair_stress_test: random operations on one gmem_pair, each checked
  * at once against a reference model, while other threads and a second
- * process fault the memfd.
+ * process fault the memfd and a vCPU of a KVM_X86_SW_PROTECTED_VM uses it.
  *
  * The main thread owns the model: for every page offset its state (private
  * or shared) and the version of its contents.  Page i at version v holds
@@ -19,9 +19,25 @@
  * number of times.  At the end: everything shared and checked, the pair
  * closed, and /proc/meminfo back where it was.
  *
+ * The pair is bound to a memslot of a VM with one vCPU (the memfd mapping
+ * as userspace_addr), and KVM's view must be the pair's: the main thread
+ * also converts through KVM_SET_MEMORY_ATTRIBUTES, has the guest read
+ * pages (through the private file or the memfd, as KVM's attributes say;
+ * exactly the model's contents, with no exit) and write new versions,
+ * deletes and re-creates the memslot (sometimes at other gfns; with no
+ * memslot a private gfn must exit KVM_EXIT_MEMORY_FAULT and a shared one
+ * MMIO, and after re-creating it KVM's attributes must be the pair's state,
+ * also where the pair converted meanwhile), punches the private file,
+ * moves shared pages with move_pages(2), closes its memfd and mapping and
+ * gets them again (GMEM_PAIR_GET_SHARED_FD), and fills pages with
+ * UFFDIO_COPY or UFFDIO_ZEROPAGE (refused with EACCES at private offsets).
+ *
  * The model lives in memory shared with the racers: two threads of this
  * process and a second process that got the memfd over SCM_RIGHTS, all
- * reading random pages through their own mappings.  Every page has a
+ * reading random pages through their own mappings; the second thread's
+ * mapping is registered with userfaultfd (MISSING), and a handler thread
+ * resolves its faults on holes with zeros (UFFDIO_ZEROPAGE or UFFDIO_COPY)
+ * while the main thread converts.  Every page has a
  * sequence count that the main thread makes odd while it changes the
  * page's state or contents (a conversion, a write, a punch).  A racer that
  * finds the same even count before and after its read knows what it had
@@ -50,13 +66,20 @@
 #include <linux/falloc.h>
 #include <linux/gmem_pair.h>
 #include <linux/kernel-page-flags.h>
+#include <linux/mempolicy.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 #include "kvm_util.h"
+#include "processor.h"
 #include "test_util.h"
 #include "gmem_pair_util.h"
 #include "../../../../mm/gup_test.h"
@@ -72,6 +95,13 @@
 #define OP_LOG			64		/* operations kept for a report */
 #define MAX_REPORTS		20		/* mismatches printed in full */
 #define LEAK_SLACK_KB		4096
+#define DATA_SLOT		10
+#define GPA_BASE_A		BIT_ULL(32)	/* the memslot's gfns, or */
+#define GPA_BASE_B		BIT_ULL(33)	/* these, after a move */
+#define VCPU_MAX_PAGES		8		/* pages of one guest command */
+#define VCPU_RUN_SECONDS	20		/* a command not done by then is stuck */
+#define MAX_MOVE_PAGES		16		/* pages of one move_pages() */
+#define MAX_NODES		64
 
 /* Page i, version v, word w: the multiplication by an odd MIX_A inverts. */
 #define MIX_A			0x9e3779b97f4a7c15ULL
@@ -105,20 +135,32 @@ struct shared_area {
 
 enum op {
 	OP_CONVERT, OP_WRITE, OP_READ, OP_PROBE_PRIVATE, OP_PUNCH, OP_PAGEOUT,
-	OP_PIN, OP_QUERY, OP_THP, OP_FULL_CHECK, OP_ALL_SHARED, NR_OPS,
+	OP_PIN, OP_QUERY, OP_THP, OP_KVM_CONVERT, OP_VCPU_READ, OP_VCPU_WRITE,
+	OP_MEMSLOT, OP_UFFD, OP_MOVE_PAGES, OP_PUNCH_PRIVATE, OP_REOPEN,
+	OP_FULL_CHECK, OP_ALL_SHARED, NR_OPS,
 };
 
 static const char * const op_name[NR_OPS] = {
 	"convert", "write", "read", "probe-private", "punch", "pageout", "pin",
-	"query", "2M-folio", "full-check", "all-shared",
+	"query", "2M-folio", "kvm-attributes", "vcpu-read", "vcpu-write",
+	"memslot", "uffd", "move-pages", "punch-private", "reopen",
+	"full-check", "all-shared",
 };
 
 /* Weights of the operations picked at random (full checks are periodic). */
 static const unsigned int op_weight[NR_OPS] = {
 	[OP_CONVERT] = 30, [OP_WRITE] = 16, [OP_READ] = 10,
 	[OP_PROBE_PRIVATE] = 8, [OP_PUNCH] = 8, [OP_PAGEOUT] = 5,
-	[OP_PIN] = 6, [OP_QUERY] = 7, [OP_THP] = 4,
+	[OP_PIN] = 6, [OP_QUERY] = 7, [OP_THP] = 4, [OP_KVM_CONVERT] = 15,
+	[OP_VCPU_READ] = 10, [OP_VCPU_WRITE] = 8, [OP_MEMSLOT] = 3,
+	[OP_UFFD] = 6, [OP_MOVE_PAGES] = 4, [OP_PUNCH_PRIVATE] = 5,
+	[OP_REOPEN] = 2,
 };
+
+/* Who a mismatch is about: each has its own ksft result. */
+enum area { AREA_PAIR, AREA_KVM, AREA_UFFD, NR_AREAS };
+
+static const char * const area_tag[NR_AREAS] = { "", ", KVM", ", userfaultfd" };
 
 static const char * const reason_name[] = {
 	"NONE", "PINNED", "REFERENCED", "MAPPED", "SPLIT", "MOVABLE", "NOMEM",
@@ -129,20 +171,54 @@ static size_t page_size;
 static uint64_t npages;
 static struct shared_area *area;
 static struct page_pub *pub;
+static struct gmem_pair_vm pair;	/* the files and the main thread's mapping */
 static int pfd = -1, sfd = -1, gup_fd = -1;
-static char *mem;
+static char *mem;			/* pair.mem: changes on reopen */
 static bool verbose;
 static uint64_t mix_a_inv;
 static uint64_t rng;		/* the operations: a function of the seed */
 static uint64_t check_rng;	/* what the checks sample */
 
+/* The VM: one vCPU, the pair bound at slot_gpa. */
+static struct kvm_vm *vm;
+static struct kvm_vcpu *vcpu;
+static uint64_t slot_gpa = GPA_BASE_A;
+static bool vcpu_broken;	/* a guest access failed: it never completes */
+
+/* The racer threads' mappings; the second one's is registered with uffd. */
+static char *racer_mem[NR_RACER_THREADS];
+static int uffd = -1;
+static char *uffd_mem;
+static int uffd_stop;
+
+/* Updated by the userfaultfd handler thread; read after it stopped. */
+struct uffd_stats {
+	unsigned long faults;	/* page faults on holes it resolved or woke */
+	unsigned long zeropages, copies;
+	unsigned long eexist;	/* filled meanwhile (write, COPY, to-shared) */
+	unsigned long eacces;	/* made private meanwhile: the fault SIGBUSes */
+	unsigned long wakes;	/* after EEXIST or EACCES */
+	unsigned long errors;	/* anything else */
+};
+
+static struct uffd_stats ust;
+
+static int online_node[MAX_NODES], nr_online;
+
 static unsigned long nr_ops, nr_checks, nr_mismatches, nr_errors;
+static unsigned long area_mismatches[NR_AREAS];
 static unsigned long op_count[NR_OPS];
 static unsigned long retries[8];	/* by error_reason */
 static unsigned long gave_up;		/* transient refusals not retried */
 static unsigned long pins_tried, pins_refused, pins_in_thp;
 static unsigned long pageout_swapped_max, thp_made;
 static long shmem_huge_max, file_huge_max;
+static unsigned long vcpu_runs, vcpu_accesses, kvm_converted, kvm_busy;
+static unsigned long unbound_private, unbound_shared, rebinds, slot_moves;
+static unsigned long uffd_filled, uffd_exist, uffd_refused;
+static unsigned long move_calls, move_on_target, move_changed_node;
+static unsigned long move_eacces, move_absent, move_busy;
+static unsigned long private_punched, punch_busy, reopens;
 static char op_log[OP_LOG][160];
 static char stdout_buf[BUFSIZ];
 static bool log_dumped;
@@ -441,10 +517,12 @@ static void print_racer(const char *who, const struct racer_stats *st)
 		       who, st->exact, st->sigbus, st->unstable, st->torn, st->bad);
 }
 
+/* A racer thread reads through its own mapping: the main thread's moves. */
 struct racer_thread {
 	pthread_t t;
 	uint64_t seed;
 	char name[16];
+	char *m, *area;		/* the mapping; what to munmap() */
 	struct racer_stats st;
 };
 
@@ -452,7 +530,7 @@ static void *racer_thread(void *arg)
 {
 	struct racer_thread *r = arg;
 
-	racer_loop(r->name, mem, r->seed, &r->st);
+	racer_loop(r->name, r->m, r->seed, &r->st);
 	return NULL;
 }
 
@@ -506,19 +584,45 @@ static void dump_log(void)
 		ksft_print_msg("  %s\n", op_log[o % OP_LOG]);
 }
 
-static __printf(1, 2) void mismatch(const char *fmt, ...)
+static void report_mismatch(enum area a, const char *fmt, va_list ap)
 {
 	char s[256];
-	va_list ap;
 
 	nr_mismatches++;
+	area_mismatches[a]++;
 	if (nr_mismatches > MAX_REPORTS)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(s, sizeof(s), fmt, ap);
-	va_end(ap);
-	ksft_print_msg("MISMATCH (op %lu): %s\n", nr_ops, s);
+	ksft_print_msg("MISMATCH (op %lu%s): %s\n", nr_ops, area_tag[a], s);
 	dump_log();
+}
+
+static __printf(1, 2) void mismatch(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_mismatch(AREA_PAIR, fmt, ap);
+	va_end(ap);
+}
+
+/* KVM's view is not the pair's (or not the model's). */
+static __printf(1, 2) void kvm_mismatch(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_mismatch(AREA_KVM, fmt, ap);
+	va_end(ap);
+}
+
+static __printf(1, 2) void uffd_mismatch(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_mismatch(AREA_UFFD, fmt, ap);
+	va_end(ap);
 }
 
 static __printf(1, 2) void failure(const char *fmt, ...)
@@ -735,6 +839,235 @@ static void check_neighbours(uint64_t first, uint64_t n)
 		check_shared_page(first + n, crnd(2));
 }
 
+/*
+ * The guest runs one command per KVM_RUN: copy nwords words from gva to
+ * vcpu_buf (read) or from vcpu_buf to gva (write), then a ucall.  The
+ * pair's gfns are identity mapped; the host reaches vcpu_buf in slot 0.
+ */
+enum vcpu_op { VCPU_READ, VCPU_WRITE };
+
+struct vcpu_cmd {
+	uint64_t op;
+	uint64_t gva;
+	uint64_t nwords;
+};
+
+static struct vcpu_cmd vcpu_cmd;
+static uint64_t vcpu_buf[VCPU_MAX_PAGES * WORDS] __aligned(4096);
+
+static void guest_code(void)
+{
+	for (;;) {
+		uint64_t *p = (uint64_t *)READ_ONCE(vcpu_cmd.gva);
+		uint64_t n = READ_ONCE(vcpu_cmd.nwords);
+		bool write = READ_ONCE(vcpu_cmd.op) == VCPU_WRITE;
+
+		for (uint64_t w = 0; w < n; w++) {
+			if (write)
+				WRITE_ONCE(p[w], vcpu_buf[w]);
+			else
+				vcpu_buf[w] = READ_ONCE(p[w]);
+		}
+		GUEST_SYNC(0);
+	}
+}
+
+/* How a guest command ended. */
+enum vcpu_exit {
+	VCPU_DONE, VCPU_MEMORY_FAULT, VCPU_MMIO, VCPU_STUCK, VCPU_OTHER,
+};
+
+static int vcpu_errno;		/* of the last KVM_RUN that failed */
+static sig_atomic_t vcpu_alarm;
+
+static void on_alarm(int sig)
+{
+	WRITE_ONCE(vcpu_alarm, 1);
+}
+
+/*
+ * KVM_RUN for at most VCPU_RUN_SECONDS: a vCPU that KVM keeps faulting
+ * without ever returning to userspace is a failure to report, not a hang.
+ * SIGALRM interrupts it (the other threads block SIGALRM).
+ */
+static int vcpu_run_bounded(void)
+{
+	struct itimerval on = { .it_value = { .tv_sec = VCPU_RUN_SECONDS } };
+	struct itimerval off = { 0 };
+	int r;
+
+	WRITE_ONCE(vcpu_alarm, 0);
+	setitimer(ITIMER_REAL, &on, NULL);
+	do {
+		r = __vcpu_run(vcpu);
+	} while (r && errno == EINTR && !READ_ONCE(vcpu_alarm));
+	setitimer(ITIMER_REAL, &off, NULL);
+	if (!r)
+		assert_on_unhandled_exception(vcpu);
+	return r;
+}
+
+/* Run the vCPU until the guest reports, or KVM exits for another reason. */
+static enum vcpu_exit vcpu_resume(void)
+{
+	struct kvm_run *run = vcpu->run;
+	struct ucall uc;
+
+	vcpu_runs++;
+	vcpu_errno = 0;
+	if (vcpu_run_bounded()) {
+		vcpu_errno = errno;
+		if (vcpu_errno == EINTR)
+			return VCPU_STUCK;
+		return vcpu_errno == EFAULT &&
+		       run->exit_reason == KVM_EXIT_MEMORY_FAULT ?
+		       VCPU_MEMORY_FAULT : VCPU_OTHER;
+	}
+	if (run->exit_reason == KVM_EXIT_MMIO)
+		return VCPU_MMIO;
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_SYNC:
+		return VCPU_DONE;
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		break;
+	default:
+		break;
+	}
+	return VCPU_OTHER;
+}
+
+static enum vcpu_exit vcpu_exec(enum vcpu_op op, uint64_t gpa,
+				uint64_t nwords)
+{
+	vcpu_cmd.op = op;
+	vcpu_cmd.gva = gpa;
+	vcpu_cmd.nwords = nwords;
+	sync_global_to_guest(vm, vcpu_cmd);
+	return vcpu_resume();
+}
+
+/* Page @k of the guest's buffer, where the host sees it. */
+static uint64_t *vcpu_buf_page(uint64_t k)
+{
+	return addr_gva2hva(vm, (vm_vaddr_t)&vcpu_buf[k * WORDS]);
+}
+
+static bool vcpu_usable(void)
+{
+	return vm && !vcpu_broken;
+}
+
+/* A report of how a guest access at @gpa (page @i) ended, for a mismatch. */
+static void describe_exit(enum vcpu_exit e, char *s, size_t len)
+{
+	struct kvm_run *run = vcpu->run;
+	uint64_t gpa = run->memory_fault.gpa;
+	int64_t i = gpa >= slot_gpa ? (int64_t)((gpa - slot_gpa) / page_size) : -1;
+
+	if (e == VCPU_DONE)
+		snprintf(s, len, "the access completed");
+	else if (e == VCPU_MEMORY_FAULT)
+		snprintf(s, len,
+			 "KVM_EXIT_MEMORY_FAULT at %#lx (page %ld, the model's %s), size %#llx, flags %#llx",
+			 gpa, i, i >= 0 && i < (int64_t)npages ?
+			 (pub[i].private ? "private" : "shared") : "?",
+			 run->memory_fault.size, run->memory_fault.flags);
+	else if (e == VCPU_MMIO)
+		snprintf(s, len, "KVM_EXIT_MMIO at %#llx (%s, %u bytes)",
+			 run->mmio.phys_addr, run->mmio.is_write ? "write" : "read",
+			 run->mmio.len);
+	else if (e == VCPU_STUCK)
+		snprintf(s, len, "KVM_RUN did not return in %d s (KVM keeps retrying a fault?)",
+			 VCPU_RUN_SECONDS);
+	else
+		snprintf(s, len, "KVM_RUN: %s, exit reason %s",
+			 vcpu_errno ? strerror(vcpu_errno) : "0",
+			 exit_reason_str(run->exit_reason));
+}
+
+/*
+ * A guest read or write of [first, first + n) through the memslot: KVM
+ * serves each gfn from the private file or the memfd, as its attributes
+ * say; where they are not the pair's state, the access exits (the private
+ * file refuses a shared offset, the memfd faults SIGBUS at a private one).
+ * It must complete.  Otherwise the guest stays stuck in it: no more vCPU
+ * operations.
+ */
+static bool vcpu_access(enum vcpu_op op, uint64_t first, uint64_t n)
+{
+	enum vcpu_exit e;
+	char desc[200];
+
+	TEST_ASSERT(n && n <= VCPU_MAX_PAGES && first + n <= npages, "vCPU range");
+	e = vcpu_exec(op, slot_gpa + first * page_size, n * WORDS);
+	vcpu_accesses++;
+	nr_checks++;
+	if (e == VCPU_DONE)
+		return true;
+	vcpu_broken = true;
+	describe_exit(e, desc, sizeof(desc));
+	kvm_mismatch("vCPU %s of [%lu, +%lu) (page %lu: model %s, version %lu): %s",
+		     op == VCPU_WRITE ? "write" : "read", first, n, first,
+		     pub[first].private ? "private" : "shared",
+		     pub[first].version, desc);
+	return false;
+}
+
+/* Page @i, as the vCPU read it into page @k of its buffer, is the model's. */
+static bool vcpu_check_buf(uint64_t k, uint64_t i)
+{
+	const uint64_t *buf = vcpu_buf_page(k);
+	char desc[160];
+	int w;
+
+	nr_checks++;
+	w = page_diff(buf, i, pub[i].version);
+	if (w < 0)
+		return true;
+	describe_page(buf, desc, sizeof(desc));
+	kvm_mismatch("page %lu (%s, version %lu) read by the vCPU: word %d is %#lx, not %#lx: %s",
+		     i, pub[i].private ? "private" : "shared", pub[i].version,
+		     w, buf[w], word_of(i, pub[i].version, w), desc);
+	return false;
+}
+
+/*
+ * The guest reads [first, first + n), at most VCPU_MAX_PAGES: private
+ * pages keep their contents, so it must see exactly the model's pages
+ * whatever their state.
+ */
+static void vcpu_check_pages(uint64_t first, uint64_t n)
+{
+	if (!vcpu_usable() || !vcpu_access(VCPU_READ, first, n))
+		return;
+	for (uint64_t k = 0; k < n; k++)
+		if (!vcpu_check_buf(k, first + k))
+			break;
+}
+
+/* A guest read of a random run of up to VCPU_MAX_PAGES in [first, first + n). */
+static void vcpu_check_sample(uint64_t first, uint64_t n)
+{
+	uint64_t start = first + crnd(n);
+	uint64_t len = first + n - start;
+
+	vcpu_check_pages(start, len < VCPU_MAX_PAGES ? len : VCPU_MAX_PAGES);
+}
+
+/* The model after a conversion of [first, first + n), between pub_begin/end. */
+static void model_convert(uint64_t first, uint64_t n, bool to_private,
+			  bool discard)
+{
+	for (uint64_t i = first; i < first + n; i++) {
+		if (!!pub[i].private == to_private)
+			continue;
+		set_private(i, to_private);
+		if (discard)
+			set_version(i, 0);
+	}
+}
+
 static bool transient(uint32_t reason)
 {
 	return reason == GMEM_PAIR_ERR_REFERENCED ||
@@ -797,15 +1130,9 @@ static int convert_range(uint64_t first, uint64_t n, bool to_private,
 		}
 		break;
 	}
-	if (!r) {
-		for (uint64_t i = first; i < first + n; i++) {
-			if (!!pub[i].private == to_private)
-				continue;
-			set_private(i, to_private);
-			if (flags & GMEM_PAIR_CONVERT_DISCARD)
-				set_version(i, 0);
-		}
-	}
+	if (!r)
+		model_convert(first, n, to_private,
+			      flags & GMEM_PAIR_CONVERT_DISCARD);
 	pub_end(first, n);
 	errno = err;
 	return r;
@@ -870,6 +1197,8 @@ static void op_convert(void)
 	       flags & GMEM_PAIR_CONVERT_DISCARD ? ", discard" : "",
 	       flags & GMEM_PAIR_CONVERT_MIGRATE ? ", migrate" : "");
 	convert_checked(first, n, to_private, flags);
+	/* the fd's conversion changed KVM's attributes too */
+	vcpu_check_sample(first, n);
 }
 
 /* New versions for the shared pages of [first, first + n). */
@@ -982,10 +1311,16 @@ static void op_pageout(void)
 
 	pick_range(&first, &n);
 	log_op("pageout [%lu, +%lu)", first, n);
-	/* map the shared pages first: pageout only sees mapped ones */
+	/*
+	 * Map the shared pages first: pageout only sees mapped ones, and
+	 * skips those mapped more than once (the racer threads' mappings).
+	 */
 	for (uint64_t i = first; i < first + n; i++)
 		if (!pub[i].private)
 			check_shared_page(i, false);
+	for (int k = 0; k < NR_RACER_THREADS; k++)
+		madvise(racer_mem[k] + first * page_size, n * page_size,
+			MADV_DONTNEED);
 	nr_checks++;
 	if (madvise(mem + first * page_size, n * page_size, MADV_PAGEOUT)) {
 		failure("MADV_PAGEOUT [%lu, +%lu): %s", first, n, strerror(errno));
@@ -1103,9 +1438,10 @@ static void op_pin(void)
 	} else {
 		pins_refused++;
 	}
-	/* nothing changed: every page of the range */
+	/* nothing changed: every page of the range, and KVM's attributes */
 	check_states(first, n, NULL);
 	check_contents(first, n, HUGE_PAGES);
+	vcpu_check_pages(p, 1);
 	nr_checks++;
 	if (ioctl(gup_fd, PIN_LONGTERM_TEST_STOP))
 		failure("PIN_LONGTERM_TEST_STOP: %s", strerror(errno));
@@ -1198,6 +1534,8 @@ static void full_check(void)
 		if (!check_shared_page(i, crnd(2)) && ++bad > 8)
 			break;
 	}
+	for (int k = 0; k < 4; k++)
+		vcpu_check_sample(0, npages);
 }
 
 static void op_full_check(void)
@@ -1222,6 +1560,596 @@ static void op_all_shared(void)
 		       flags ? ", discard" : "");
 		convert_checked(first, n, true, flags);
 	}
+}
+
+/*
+ * KVM_SET_MEMORY_ATTRIBUTES of [first, first + n): the pair converts, all
+ * or nothing; the model follows on success.  EBUSY (references of racing
+ * faults) is retried a bounded number of times, each refusal checked to
+ * have changed nothing.  Returns 0, or -1 with errno set.
+ */
+static int kvm_convert_range(uint64_t first, uint64_t n, bool to_private)
+{
+	uint64_t attrs = to_private ? KVM_MEMORY_ATTRIBUTE_PRIVATE : 0;
+	int tries = 0, r, err = 0;
+
+	pub_begin(first, n);
+	for (;;) {
+		r = try_set_memory_attributes(vm, slot_gpa + first * page_size,
+					      n * page_size, attrs);
+		nr_checks++;
+		if (!r)
+			break;
+		err = errno;
+		if (err != EBUSY)
+			break;
+		check_states(first, n, NULL);
+		check_contents(first, n, 16);
+		if (tries++ >= CONVERT_RETRIES) {
+			gave_up++;
+			break;
+		}
+		kvm_busy++;
+		usleep(1000);
+	}
+	if (!r) {
+		model_convert(first, n, to_private, false);
+		kvm_converted++;
+	}
+	pub_end(first, n);
+	errno = err;
+	return r;
+}
+
+/* A conversion through KVM instead of the pair's fd, checked the same way. */
+static void op_kvm_convert(void)
+{
+	bool to_private = rnd(2);
+	uint64_t first, n;
+
+	pick_range(&first, &n);
+	log_op("KVM_SET_MEMORY_ATTRIBUTES [%lu, +%lu) %s", first, n,
+	       to_private ? "PRIVATE" : "0");
+	if (kvm_convert_range(first, n, to_private)) {
+		failure("KVM_SET_MEMORY_ATTRIBUTES [%lu, +%lu) %s: %s", first,
+			n, to_private ? "PRIVATE" : "0", strerror(errno));
+		return;
+	}
+	check_states(first, n, NULL);
+	check_contents(first, n, MAX_RANGE);
+	check_neighbours(first, n);
+	vcpu_check_sample(first, n);
+}
+
+/* A run of 1..VCPU_MAX_PAGES pages for the guest. */
+static void vcpu_pick_run(uint64_t *first, uint64_t *n)
+{
+	*first = rnd(npages);
+	*n = 1 + rnd(VCPU_MAX_PAGES);
+	if (*first + *n > npages)
+		*n = npages - *first;
+}
+
+static void op_vcpu_read(void)
+{
+	uint64_t first, n;
+
+	vcpu_pick_run(&first, &n);
+	log_op("vCPU reads [%lu, +%lu)", first, n);
+	vcpu_check_pages(first, n);
+}
+
+/*
+ * The guest writes new versions of [first, first + n), private or shared
+ * pages alike; the model records them.  The host reads the shared ones
+ * back, the guest all of them.
+ */
+static void op_vcpu_write(void)
+{
+	uint64_t first, n;
+
+	vcpu_pick_run(&first, &n);
+	log_op("vCPU writes [%lu, +%lu)", first, n);
+	if (!vcpu_usable())
+		return;
+	pub_begin(first, n);
+	for (uint64_t k = 0; k < n; k++) {
+		uint64_t v = new_version();
+
+		set_version(first + k, v);
+		fill_page(vcpu_buf_page(k), first + k, v);
+	}
+	vcpu_access(VCPU_WRITE, first, n);
+	pub_end(first, n);
+	for (uint64_t i = first; i < first + n; i++)
+		if (!pub[i].private)
+			check_shared_page(i, crnd(2));
+	vcpu_check_pages(first, n);
+}
+
+/* KVM_SET_USER_MEMORY_REGION2 of the whole pair at @gpa, or none (size 0). */
+static void slot_set(uint64_t gpa, bool bind)
+{
+	int r = __vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD,
+					     gpa, bind ? npages * page_size : 0,
+					     mem, pfd, 0);
+
+	if (r) {
+		failure("memslot %s at %#lx: %s", bind ? "create" : "delete",
+			gpa, strerror(errno));
+		TEST_FAIL("memslot");
+	}
+	if (bind)
+		slot_gpa = gpa;
+}
+
+/*
+ * With no memslot, KVM still has attributes for the gfns, and they must
+ * be the pair's state: the guest's read of page @i exits
+ * KVM_EXIT_MEMORY_FAULT (flagged private, the read waits for a memslot)
+ * if it is private, or is MMIO if it is shared.  Returns true if the read
+ * is waiting.
+ */
+static bool probe_unbound(uint64_t i)
+{
+	uint64_t gpa = slot_gpa + i * page_size;
+	struct kvm_run *run = vcpu->run;
+	enum vcpu_exit e;
+	char desc[200];
+
+	e = vcpu_exec(VCPU_READ, gpa, 1);
+	nr_checks++;
+	if (pub[i].private && e == VCPU_MEMORY_FAULT &&
+	    run->memory_fault.gpa == gpa &&
+	    run->memory_fault.size == page_size &&
+	    (run->memory_fault.flags & KVM_MEMORY_EXIT_FLAG_PRIVATE)) {
+		unbound_private++;
+		return true;
+	}
+	if (!pub[i].private && e == VCPU_MMIO && run->mmio.phys_addr == gpa &&
+	    !run->mmio.is_write) {
+		memset(run->mmio.data, 0, sizeof(run->mmio.data));
+		e = vcpu_resume();
+		if (e == VCPU_DONE) {
+			unbound_shared++;
+			return false;
+		}
+	}
+	vcpu_broken = true;
+	describe_exit(e, desc, sizeof(desc));
+	kvm_mismatch("no memslot, page %lu (model %s): the vCPU's read ended with %s",
+		     i, pub[i].private ? "private" : "shared", desc);
+	return false;
+}
+
+/* The read probe_unbound() left waiting completes: page @i's first word. */
+static void probe_finish(uint64_t i)
+{
+	enum vcpu_exit e = vcpu_resume();
+	uint64_t x = vcpu_buf_page(0)[0];
+	char desc[200];
+
+	nr_checks++;
+	if (e != VCPU_DONE) {
+		vcpu_broken = true;
+		describe_exit(e, desc, sizeof(desc));
+		kvm_mismatch("page %lu: the read waiting for the memslot ended with %s",
+			     i, desc);
+	} else if (x != word_of(i, pub[i].version, 0)) {
+		kvm_mismatch("page %lu (%s, version %lu): the waiting read got %#lx, not %#lx",
+			     i, pub[i].private ? "private" : "shared",
+			     pub[i].version, x, word_of(i, pub[i].version, 0));
+	}
+}
+
+/*
+ * Delete the memslot; the guest probes KVM's attributes of a page with no
+ * memslot; sometimes the pair converts a range through its fd meanwhile;
+ * re-create the memslot, sometimes at the other gfns.  KVM's attributes
+ * must then be the pair's state (re-creating it used to keep stale ones):
+ * the guest reads the converted range and the probed page.
+ */
+static void op_memslot(void)
+{
+	uint64_t probe = rnd(npages), first, n;
+	bool convert = rnd(2), to_private = rnd(2), move = rnd(3) == 0;
+	bool waiting = false;
+
+	pick_range(&first, &n);
+	log_op("memslot at %#lx: delete, probe page %lu, %s [%lu, +%lu)%s, re-create%s",
+	       slot_gpa, probe, convert ? "convert" : "check",
+	       first, n, !convert ? "" : to_private ? " to private" : " to shared",
+	       move ? ", move" : "");
+	if (!vcpu_usable())
+		return;
+	slot_set(slot_gpa, false);
+	waiting = probe_unbound(probe);
+	if (convert)
+		convert_checked(first, n, to_private, 0);
+	slot_set(slot_gpa, true);
+	rebinds++;
+	if (waiting)
+		probe_finish(probe);
+	if (move) {
+		slot_set(slot_gpa, false);
+		slot_set(slot_gpa == GPA_BASE_A ? GPA_BASE_B : GPA_BASE_A, true);
+		slot_moves++;
+	}
+	vcpu_check_sample(first, n);
+	vcpu_check_pages(probe, 1);
+}
+
+/* UFFDIO_COPY of @src, or UFFDIO_ZEROPAGE, at page @i of uffd_mem. */
+static int uffd_fill(uint64_t i, const uint64_t *src, bool zero)
+{
+	uint64_t dst = (uintptr_t)(uffd_mem + i * page_size);
+	struct uffdio_zeropage z = {
+		.range = { .start = dst, .len = page_size },
+	};
+	struct uffdio_copy c = {
+		.dst = dst, .src = (uintptr_t)src, .len = page_size,
+	};
+
+	return ioctl(uffd, zero ? UFFDIO_ZEROPAGE : UFFDIO_COPY,
+		     zero ? (void *)&z : (void *)&c);
+}
+
+/* Never at a private offset: EACCES, and nothing changes. */
+static void uffd_private(uint64_t i, bool zero)
+{
+	uint64_t buf[WORDS];
+	int r;
+
+	fill_page(buf, i, area->max_version + 1);
+	r = uffd_fill(i, buf, zero);
+	nr_checks++;
+	if (r != -1 || errno != EACCES)
+		uffd_mismatch("UFFDIO_%s at private page %lu: %d (%s), not EACCES",
+			      zero ? "ZEROPAGE" : "COPY", i, r,
+			      r ? strerror(errno) : "done");
+	else
+		uffd_refused++;
+	check_states(i, 1, NULL);
+	check_private_page(i, false);
+}
+
+/*
+ * A shared hole is filled (a new version, or zeros); a page that is there
+ * (resident or swapped) is not overwritten: EEXIST.  The handler thread
+ * may fill the hole first (zeros, the model's version 0): EEXIST too.
+ */
+static void uffd_shared(uint64_t i, bool zero)
+{
+	uint64_t buf[WORDS], v = zero ? 0 : new_version();
+	uint8_t state;
+	int r, err;
+
+	if (!query_states(i, 1, &state, NULL))
+		return;
+	fill_page(buf, i, v);
+	pub_begin(i, 1);
+	r = uffd_fill(i, buf, zero);
+	err = errno;
+	if (!r)
+		set_version(i, v);
+	pub_end(i, 1);
+	nr_checks++;
+	if (!r && state != GMEM_PAIR_STATE_SHARED_HOLE)
+		uffd_mismatch("UFFDIO_%s filled page %lu, which was %s (version %lu)",
+			      zero ? "ZEROPAGE" : "COPY", i, state_str(state),
+			      pub[i].version);
+	else if (r && err != EEXIST)
+		uffd_mismatch("UFFDIO_%s at shared page %lu (%s): %s",
+			      zero ? "ZEROPAGE" : "COPY", i, state_str(state),
+			      strerror(err));
+	else if (r)
+		uffd_exist++;
+	else
+		uffd_filled++;
+	check_shared_page(i, crnd(2));
+}
+
+/* At a private page, or a shared one, punched first (a hole) half the time. */
+static void op_uffd(void)
+{
+	bool priv = rnd(2), zero = rnd(4) == 0, punch = rnd(2);
+	int64_t i = pick_page(priv);
+
+	if (i < 0)
+		return;
+	log_op("UFFDIO_%s at %s page %ld", zero ? "ZEROPAGE" : "COPY",
+	       priv ? "private" : punch ? "punched shared" : "shared", i);
+	if (priv)
+		uffd_private(i, zero);
+	else if (!punch || punch_range(i, 1))
+		uffd_shared(i, zero);
+}
+
+/*
+ * The handler thread resolves the second racer's faults on shared holes
+ * with zeros, the model's version 0.  A conversion, write or COPY may have
+ * been first: EEXIST, or EACCES if the offset became private; then it
+ * wakes the fault, which retries (and SIGBUSes at a private offset).
+ */
+static void uffd_resolve(uint64_t addr, bool zero)
+{
+	static uint64_t zeros[WORDS] __aligned(4096);
+	struct uffdio_range range = { .start = addr, .len = page_size };
+	int r;
+
+	r = uffd_fill(((char *)(uintptr_t)addr - uffd_mem) / page_size, zeros,
+		      zero);
+	if (!r) {
+		if (zero)
+			ust.zeropages++;
+		else
+			ust.copies++;
+		return;
+	}
+	if (errno == EEXIST)
+		ust.eexist++;
+	else if (errno == EACCES)
+		ust.eacces++;
+	else
+		ust.errors++;
+	if (ioctl(uffd, UFFDIO_WAKE, &range))
+		ust.errors++;
+	else
+		ust.wakes++;
+}
+
+static void *uffd_handler(void *arg)
+{
+	struct pollfd pfd = { .fd = uffd, .events = POLLIN };
+	uint64_t lo = (uintptr_t)uffd_mem, hi = lo + npages * page_size;
+	struct uffd_msg msg;
+
+	while (!__atomic_load_n(&uffd_stop, __ATOMIC_ACQUIRE)) {
+		uint64_t addr;
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		if (read(uffd, &msg, sizeof(msg)) != sizeof(msg)) {
+			if (errno != EAGAIN)
+				ust.errors++;
+			continue;
+		}
+		addr = msg.arg.pagefault.address & ~(uint64_t)(page_size - 1);
+		if (msg.event != UFFD_EVENT_PAGEFAULT || addr < lo || addr >= hi) {
+			ust.errors++;
+			continue;
+		}
+		ust.faults++;
+		uffd_resolve(addr, ust.faults % 2);
+	}
+	return NULL;
+}
+
+/* The NUMA nodes that are online (/sys/devices/system/node/online: "0-1,3"). */
+static void read_online_nodes(void)
+{
+	FILE *f = fopen("/sys/devices/system/node/online", "r");
+	int a, b;
+	char sep;
+
+	nr_online = 0;
+	while (f && fscanf(f, "%d", &a) == 1) {
+		b = a;
+		sep = fgetc(f);
+		if (sep == '-' && fscanf(f, "%d", &b) == 1)
+			sep = fgetc(f);
+		for (int node = a; node <= b && nr_online < MAX_NODES; node++)
+			online_node[nr_online++] = node;
+		if (sep != ',')
+			break;
+	}
+	if (f)
+		fclose(f);
+	if (!nr_online)
+		online_node[nr_online++] = 0;
+}
+
+/* move_pages(2) of @n pages, or where they are if @nodes is NULL. */
+static long sys_move_pages(uint64_t n, void **pages, const int *nodes,
+			   int *status, int flags)
+{
+	return syscall(__NR_move_pages, 0, n, pages, nodes, status, flags);
+}
+
+/* One page's status from move_pages() to @node, @before it was on. */
+static void move_status(uint64_t i, int node, int before, int status,
+			int after, int flags)
+{
+	nr_checks++;
+	if (status == node) {
+		move_on_target++;
+		move_changed_node += before >= 0 && before != node;
+		/* reclaim may take it meanwhile: not present then */
+		if (after != node && after != -ENOENT)
+			mismatch("move_pages: page %lu moved to node %d, now on %d",
+				 i, node, after);
+	} else if (status == -EACCES && !(flags & MPOL_MF_MOVE_ALL)) {
+		move_eacces++;		/* mapped by others: MOVE_ALL only */
+	} else if (status == -ENOENT) {
+		move_absent++;		/* swapped out meanwhile */
+	} else if (status == -EBUSY || status == -EAGAIN || status == -ENOMEM) {
+		move_busy++;
+	} else {
+		mismatch("move_pages: shared page %lu to node %d: status %d",
+			 i, node, status);
+	}
+}
+
+/*
+ * move_pages(2) of a run of shared pages to a random online node (with
+ * one node, to where they are: nothing moves, but it is counted): every
+ * status is the target node or an allowed refusal, the pages that went
+ * there are there, and their contents are intact (the racers read them
+ * meanwhile).
+ */
+static void op_move_pages(void)
+{
+	int before[MAX_MOVE_PAGES], status[MAX_MOVE_PAGES], after[MAX_MOVE_PAGES];
+	int nodes[MAX_MOVE_PAGES], node = online_node[rnd(nr_online)];
+	int flags = rnd(2) ? MPOL_MF_MOVE_ALL : MPOL_MF_MOVE;
+	uint64_t want = 1 + rnd(MAX_MOVE_PAGES), n = 0;
+	void *pages[MAX_MOVE_PAGES];
+	int64_t first = pick_page(false);
+	long r;
+
+	if (first < 0)
+		return;
+	while (n < want && first + n < npages && !pub[first + n].private)
+		n++;
+	log_op("move_pages [%ld, +%lu) to node %d%s", first, n, node,
+	       flags & MPOL_MF_MOVE_ALL ? ", MOVE_ALL" : "");
+	for (uint64_t k = 0; k < n; k++) {
+		check_shared_page(first + k, false);	/* mapped: present */
+		pages[k] = mem + (first + k) * page_size;
+		nodes[k] = node;
+	}
+	move_calls++;
+	r = sys_move_pages(n, pages, NULL, before, 0);
+	if (r >= 0)
+		r = sys_move_pages(n, pages, nodes, status, flags);
+	if (r >= 0)
+		r = sys_move_pages(n, pages, NULL, after, 0);
+	if (r < 0) {
+		failure("move_pages [%ld, +%lu): %s", first, n, strerror(errno));
+		return;
+	}
+	for (uint64_t k = 0; k < n; k++)
+		move_status(first + k, node, before[k], status[k], after[k],
+			    flags);
+	check_states(first, n, NULL);
+	check_contents(first, n, n);
+}
+
+/* A range around private page @p: a run, or its 2M block. */
+static void pick_range_around(uint64_t p, uint64_t *first, uint64_t *n)
+{
+	if (rnd(4) == 0) {
+		*first = p / HUGE_PAGES * HUGE_PAGES;
+		*n = HUGE_PAGES;
+		return;
+	}
+	*n = 1 + rnd(MAX_RANGE);
+	*first = p - rnd(*n < p + 1 ? *n : p + 1);
+	if (*first + *n > npages)
+		*n = npages - *first;
+}
+
+/* Right after a punch of the private file: its private pages are holes. */
+static void check_punched(uint64_t first, uint64_t n)
+{
+	uint8_t *state = malloc(n);
+
+	TEST_ASSERT(state, "malloc");
+	if (query_states(first, n, state, NULL)) {
+		for (uint64_t k = 0; k < n; k++) {
+			uint64_t i = first + k;
+
+			nr_checks++;
+			if (pub[i].private &&
+			    state[k] != GMEM_PAIR_STATE_PRIVATE_HOLE) {
+				mismatch("page %lu: %s after a punch of the private file",
+					 i, state_str(state[k]));
+				break;
+			}
+			if (!check_state(i, state[k]))
+				break;
+		}
+	}
+	free(state);
+}
+
+/*
+ * fallocate(PUNCH_HOLE) of the private file over a range with private
+ * pages: they become holes (zeros when read, by the guest or after a
+ * to-shared); the range's shared pages are not the private file's and
+ * stay.  EBUSY (a large folio at an edge that did not split) is retried.
+ */
+static void op_punch_private(void)
+{
+	int64_t p = pick_page(true);
+	uint64_t first, n;
+	int r, tries = 0;
+
+	if (p < 0)
+		return;
+	pick_range_around(p, &first, &n);
+	log_op("punch the private file [%lu, +%lu)", first, n);
+	pub_begin(first, n);
+	while ((r = fallocate(pfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      first * page_size, n * page_size)) &&
+	       errno == EBUSY && tries++ < CONVERT_RETRIES) {
+		punch_busy++;
+		check_states(first, n, NULL);
+		usleep(1000);
+	}
+	if (!r) {
+		for (uint64_t i = first; i < first + n; i++) {
+			if (pub[i].private) {
+				set_version(i, 0);
+				private_punched++;
+			}
+		}
+	}
+	pub_end(first, n);
+	nr_checks++;
+	if (r) {
+		failure("punch of the private file [%lu, +%lu): %s", first, n,
+			strerror(errno));
+		return;
+	}
+	check_punched(first, n);
+	check_contents(first, n, MAX_RANGE);
+	check_neighbours(first, n);
+	vcpu_check_pages(p, 1);
+}
+
+/*
+ * Close the main thread's memfd and its mapping, get the memfd again
+ * (GMEM_PAIR_GET_SHARED_FD: the same file), map it and bind the memslot
+ * to the new mapping; a range reads the same through it and the guest.
+ * The racers read through their own mappings meanwhile.
+ */
+static void op_reopen(void)
+{
+	struct stat old, new;
+	uint64_t first, n;
+	int fd;
+
+	pick_range(&first, &n);
+	log_op("reopen: close the memfd, GMEM_PAIR_GET_SHARED_FD, map, re-bind; check [%lu, +%lu)",
+	       first, n);
+	TEST_ASSERT(!fstat(sfd, &old), "fstat");
+	slot_set(slot_gpa, false);
+	munmap(pair.area, pair.area_size);
+	close(sfd);
+	pair.area = NULL;
+	pair.mem = NULL;
+	pair.sfd = -1;
+
+	fd = ioctl(pfd, GMEM_PAIR_GET_SHARED_FD, O_CLOEXEC);
+	TEST_ASSERT(fd >= 0, "GMEM_PAIR_GET_SHARED_FD: %s", strerror(errno));
+	TEST_ASSERT(!fstat(fd, &new), "fstat");
+	nr_checks += 2;
+	if (new.st_ino != old.st_ino || new.st_dev != old.st_dev)
+		mismatch("GMEM_PAIR_GET_SHARED_FD: inode %lu, was %lu",
+			 (unsigned long)new.st_ino, (unsigned long)old.st_ino);
+	if (!(fcntl(fd, F_GETFD) & FD_CLOEXEC))
+		mismatch("GMEM_PAIR_GET_SHARED_FD(O_CLOEXEC): no FD_CLOEXEC");
+	pair.sfd = fd;
+	pair.mem = mmap_2m_aligned(fd, npages * page_size, &pair.area);
+	TEST_ASSERT(pair.mem, "map the memfd again: %s", strerror(errno));
+	sfd = pair.sfd;
+	mem = pair.mem;
+	slot_set(slot_gpa, true);
+	reopens++;
+	check_states(first, n, NULL);
+	check_contents(first, n, MAX_RANGE);
+	vcpu_check_sample(first, n);
 }
 
 static void run_op(enum op op)
@@ -1254,6 +2182,30 @@ static void run_op(enum op op)
 		break;
 	case OP_THP:
 		op_thp();
+		break;
+	case OP_KVM_CONVERT:
+		op_kvm_convert();
+		break;
+	case OP_VCPU_READ:
+		op_vcpu_read();
+		break;
+	case OP_VCPU_WRITE:
+		op_vcpu_write();
+		break;
+	case OP_MEMSLOT:
+		op_memslot();
+		break;
+	case OP_UFFD:
+		op_uffd();
+		break;
+	case OP_MOVE_PAGES:
+		op_move_pages();
+		break;
+	case OP_PUNCH_PRIVATE:
+		op_punch_private();
+		break;
+	case OP_REOPEN:
+		op_reopen();
 		break;
 	case OP_FULL_CHECK:
 		op_full_check();
@@ -1351,6 +2303,152 @@ static long cached_kb(void)
 	return meminfo_kb("Cached:");
 }
 
+/* The VM and its vCPU, the pair on it, the memfd mapped and bound. */
+static void open_vm_and_pair(void)
+{
+	const struct vm_shape shape = {
+		.mode = VM_MODE_DEFAULT,
+		.type = KVM_X86_SW_PROTECTED_VM,
+	};
+
+	/* page tables for both sets of gfns the memslot may use */
+	vm = __vm_create_shape_with_one_vcpu(shape, &vcpu, 2 * npages,
+					     guest_code);
+	virt_map(vm, GPA_BASE_A, GPA_BASE_A, npages);
+	virt_map(vm, GPA_BASE_B, GPA_BASE_B, npages);
+	/* a 2M aligned mapping, so that shmem can give it 2M folios */
+	TEST_ASSERT(!gmem_pair_vm_open(&pair, vm, npages * page_size,
+				       GUEST_MEMFD_FLAG_PAIRED |
+				       GUEST_MEMFD_FLAG_PAIR_SHARED, O_CLOEXEC,
+				       true),
+		    "paired guest_memfd, its memfd mapped: %s", strerror(errno));
+	pfd = pair.pfd;
+	sfd = pair.sfd;
+	mem = pair.mem;
+	slot_set(GPA_BASE_A, true);
+}
+
+static pthread_t uffd_thread;
+
+/* The second racer's mapping: MISSING faults go to uffd_handler(). */
+static void open_uffd(void)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)uffd_mem,
+			   .len = npages * page_size },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	const uint64_t need = BIT_ULL(_UFFDIO_COPY) | BIT_ULL(_UFFDIO_ZEROPAGE);
+
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	TEST_ASSERT(uffd >= 0, "userfaultfd: %s", strerror(errno));
+	TEST_ASSERT(!ioctl(uffd, UFFDIO_API, &api), "UFFDIO_API");
+	TEST_ASSERT(!ioctl(uffd, UFFDIO_REGISTER, &reg), "UFFDIO_REGISTER: %s",
+		    strerror(errno));
+	TEST_ASSERT((reg.ioctls & need) == need, "UFFDIO_COPY, UFFDIO_ZEROPAGE");
+	TEST_ASSERT(!pthread_create(&uffd_thread, NULL, uffd_handler, NULL),
+		    "pthread_create");
+}
+
+/*
+ * Each racer thread maps the memfd; the last one's faults go to uffd.
+ * The threads block SIGALRM: it is for the main thread's KVM_RUN.
+ */
+static void start_racers(struct racer_thread *racers, uint64_t seed)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	sigset_t alarm, old;
+
+	sigemptyset(&alarm);
+	sigaddset(&alarm, SIGALRM);
+	TEST_ASSERT(!pthread_sigmask(SIG_BLOCK, &alarm, &old), "sigmask");
+	for (int k = 0; k < NR_RACER_THREADS; k++) {
+		struct racer_thread *r = &racers[k];
+
+		*r = (struct racer_thread){ .seed = seed * (k + 3) + k };
+		snprintf(r->name, sizeof(r->name), "thread %d", k);
+		r->m = mmap_2m_aligned(sfd, npages * page_size, &r->area);
+		TEST_ASSERT(r->m, "racer's mapping: %s", strerror(errno));
+		racer_mem[k] = r->m;
+	}
+	uffd_mem = racers[NR_RACER_THREADS - 1].m;
+	open_uffd();
+	for (int k = 0; k < NR_RACER_THREADS; k++)
+		TEST_ASSERT(!pthread_create(&racers[k].t, NULL, racer_thread,
+					    &racers[k]), "pthread_create");
+	TEST_ASSERT(!pthread_sigmask(SIG_SETMASK, &old, NULL), "sigmask");
+	sigemptyset(&sa.sa_mask);
+	TEST_ASSERT(!sigaction(SIGALRM, &sa, NULL), "sigaction");
+}
+
+/*
+ * Stop the racer threads and add up what they read; the userfaultfd
+ * handler resolves the second one's faults until it has stopped.
+ */
+static void stop_racers(struct racer_thread *racers, unsigned long *bad,
+			unsigned long *reads)
+{
+	__atomic_store_n(&area->stop, 1, __ATOMIC_SEQ_CST);
+	for (int k = 0; k < NR_RACER_THREADS; k++) {
+		struct racer_stats *st = &racers[k].st;
+
+		pthread_join(racers[k].t, NULL);
+		print_racer(racers[k].name, st);
+		*bad += st->bad;
+		*reads += st->exact + st->sigbus + st->unstable;
+	}
+	__atomic_store_n(&uffd_stop, 1, __ATOMIC_RELEASE);
+	pthread_join(uffd_thread, NULL);
+	close(uffd);
+	for (int k = 0; k < NR_RACER_THREADS; k++)
+		munmap(racers[k].area, npages * page_size + (2UL << 20));
+}
+
+/* The guest reads every page. */
+static void vcpu_check_all(void)
+{
+	for (uint64_t i = 0; i < npages && vcpu_usable(); i += VCPU_MAX_PAGES)
+		vcpu_check_pages(i, VCPU_MAX_PAGES);
+}
+
+static void print_counts(void)
+{
+	for (int op = 0; op < NR_OPS; op++)
+		ksft_print_msg("  %-14s %lu\n", op_name[op], op_count[op]);
+	ksft_print_msg("retries: referenced %lu, mapped %lu, split %lu, movable %lu\n",
+		       retries[GMEM_PAIR_ERR_REFERENCED],
+		       retries[GMEM_PAIR_ERR_MAPPED], retries[GMEM_PAIR_ERR_SPLIT],
+		       retries[GMEM_PAIR_ERR_MOVABLE]);
+	ksft_print_msg("conversions given up %lu, other errors %lu\n", gave_up,
+		       nr_errors);
+	ksft_print_msg("pins refused %lu (%lu in a THP); max swapped pages %lu\n",
+		       pins_refused, pins_in_thp, pageout_swapped_max);
+	ksft_print_msg("2M folios %lu of %lu; max ShmemHugePages %ld kB, FileHugePages %ld kB\n",
+		       thp_made, op_count[OP_THP], shmem_huge_max, file_huge_max);
+	ksft_print_msg("KVM_SET_MEMORY_ATTRIBUTES: %lu converted, %lu EBUSY retried\n",
+		       kvm_converted, kvm_busy);
+	ksft_print_msg("vCPU: %lu runs, %lu accesses\n", vcpu_runs, vcpu_accesses);
+	ksft_print_msg("no memslot: %lu private (memory fault), %lu shared (MMIO)\n",
+		       unbound_private, unbound_shared);
+	ksft_print_msg("memslot re-created %lu times, moved %lu times\n",
+		       rebinds + reopens, slot_moves);
+	ksft_print_msg("userfaultfd: %lu faults: %lu zeropage, %lu copy, %lu EEXIST, %lu EACCES\n",
+		       ust.faults, ust.zeropages, ust.copies, ust.eexist,
+		       ust.eacces);
+	ksft_print_msg("userfaultfd: %lu wakes, %lu errors; fills %lu, EEXIST %lu\n",
+		       ust.wakes, ust.errors, uffd_filled, uffd_exist);
+	ksft_print_msg("userfaultfd: %lu refused at private offsets\n",
+		       uffd_refused);
+	ksft_print_msg("move_pages: %d node(s), %lu calls, %lu pages on target (%lu moved)\n",
+		       nr_online, move_calls, move_on_target, move_changed_node);
+	ksft_print_msg("move_pages: %lu EACCES, %lu absent, %lu busy\n",
+		       move_eacces, move_absent, move_busy);
+	ksft_print_msg("private file punched: %lu pages, %lu EBUSY retried\n",
+		       private_punched, punch_busy);
+	ksft_print_msg("memfd closed and reopened %lu times\n", reopens);
+}
+
 int main(int argc, char *argv[])
 {
 	struct racer_thread racers[NR_RACER_THREADS];
@@ -1360,7 +2458,6 @@ int main(int argc, char *argv[])
 	bool leak = false, child_ok;
 	uint64_t seed, area_size;
 	int opt, sv[2], status = 0;
-	struct gmem_pair_vm pair;
 	double deadline;
 	pid_t pid, parent;
 
@@ -1391,7 +2488,7 @@ int main(int argc, char *argv[])
 	ksft_print_header();
 	ksft_print_msg("seed %lu: re-run with -S %lu\n", seed, seed);
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_GMEM_PAIR));
-	ksft_set_plan(4);
+	ksft_set_plan(6);
 
 	page_size = getpagesize();
 	TEST_ASSERT(page_size == 4096, "4K pages only");
@@ -1431,15 +2528,8 @@ int main(int argc, char *argv[])
 	}
 	close(sv[1]);
 
-	/* a 2M aligned mapping, so that shmem can give it 2M folios */
-	TEST_ASSERT(!gmem_pair_vm_open(&pair, NULL, npages * page_size,
-				       GUEST_MEMFD_FLAG_PAIRED |
-				       GUEST_MEMFD_FLAG_PAIR_SHARED, O_CLOEXEC,
-				       true),
-		    "paired guest_memfd, its memfd mapped: %s", strerror(errno));
-	pfd = pair.pfd;
-	sfd = pair.sfd;
-	mem = pair.mem;
+	open_vm_and_pair();
+	read_online_nodes();
 	gup_fd = open("/sys/kernel/debug/gup_test", O_RDWR);
 	if (gup_fd < 0)
 		ksft_print_msg("no /sys/kernel/debug/gup_test: no pin operations\n");
@@ -1450,19 +2540,16 @@ int main(int argc, char *argv[])
 			    "second process died: %#x", status);
 		usleep(1000);
 	}
-	for (int k = 0; k < NR_RACER_THREADS; k++) {
-		racers[k] = (struct racer_thread){ .seed = seed * (k + 3) + k };
-		snprintf(racers[k].name, sizeof(racers[k].name), "thread %d", k);
-		TEST_ASSERT(!pthread_create(&racers[k].t, NULL, racer_thread,
-					    &racers[k]), "pthread_create");
-	}
+	start_racers(racers, seed);
 
-	/* start from a mix: some data, some private ranges */
+	/* start from a mix: some data, some private ranges; each new kind once */
 	log_op("start: %lu pages, all shared", npages);
 	for (int k = 0; k < 8; k++)
 		run_op(OP_WRITE);
 	for (int k = 0; k < 4; k++)
 		run_op(OP_CONVERT);
+	for (int op = OP_KVM_CONVERT; op <= OP_REOPEN; op++)
+		run_op(op);
 
 	deadline = now() + seconds;
 	while (now() < deadline) {
@@ -1482,14 +2569,7 @@ int main(int argc, char *argv[])
 	}
 
 	/* stop the racers, collect their counts */
-	__atomic_store_n(&area->stop, 1, __ATOMIC_SEQ_CST);
-	for (int k = 0; k < NR_RACER_THREADS; k++) {
-		pthread_join(racers[k].t, NULL);
-		print_racer(racers[k].name, &racers[k].st);
-		racer_bad += racers[k].st.bad;
-		racer_reads += racers[k].st.exact + racers[k].st.sigbus +
-			       racers[k].st.unstable;
-	}
+	stop_racers(racers, &racer_bad, &racer_reads);
 	child_ok = waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
 		   !WEXITSTATUS(status);
 	child = area->child;
@@ -1499,41 +2579,44 @@ int main(int argc, char *argv[])
 	racer_reads += child.exact + child.sigbus + child.unstable;
 	close(sv[0]);
 
-	/* the end: everything shared, every page checked */
+	/* the end: everything shared, every page checked, by the guest too */
 	nr_ops++;
 	log_op("end: convert everything to shared");
 	op_count[OP_ALL_SHARED]++;
 	convert_checked(0, npages, false, 0);
 	full_check();
+	vcpu_check_all();
 
 	ksft_print_msg("operations %lu, invariants checked %lu, mismatches %lu\n",
 		       nr_ops, nr_checks + racer_reads, nr_mismatches + racer_bad);
 	ksft_print_msg("model checks %lu (%lu mismatches), racer reads %lu (%lu mismatches)\n",
 		       nr_checks, nr_mismatches, racer_reads, racer_bad);
-	for (int op = 0; op < NR_OPS; op++)
-		ksft_print_msg("  %-14s %lu\n", op_name[op], op_count[op]);
-	ksft_print_msg("retries: referenced %lu, mapped %lu, split %lu, movable %lu\n",
-		       retries[GMEM_PAIR_ERR_REFERENCED],
-		       retries[GMEM_PAIR_ERR_MAPPED], retries[GMEM_PAIR_ERR_SPLIT],
-		       retries[GMEM_PAIR_ERR_MOVABLE]);
-	ksft_print_msg("conversions given up %lu, other errors %lu\n", gave_up,
-		       nr_errors);
-	ksft_print_msg("pins refused %lu (%lu in a THP); max swapped pages %lu\n",
-		       pins_refused, pins_in_thp, pageout_swapped_max);
-	ksft_print_msg("2M folios %lu of %lu; max ShmemHugePages %ld kB, FileHugePages %ld kB\n",
-		       thp_made, op_count[OP_THP], shmem_huge_max, file_huge_max);
+	ksft_print_msg("model mismatches: pair %lu, KVM %lu, userfaultfd %lu\n",
+		       area_mismatches[AREA_PAIR], area_mismatches[AREA_KVM],
+		       area_mismatches[AREA_UFFD]);
+	print_counts();
 
-	ksft_test_result(!nr_mismatches && !nr_errors && !gave_up,
+	ksft_test_result(!area_mismatches[AREA_PAIR] && !nr_errors && !gave_up,
 			 "%lu operations match the model\n", nr_ops);
 	ksft_test_result(!racer_bad && child_ok,
 			 "racing readers saw only consistent pages\n");
 	ksft_test_result(pins_tried && pins_refused == pins_tried,
 			 "pinned pages refused to-private (%lu of %lu)\n",
 			 pins_refused, pins_tried);
+	ksft_test_result(!area_mismatches[AREA_KVM] && !vcpu_broken &&
+			 vcpu_accesses && unbound_private + unbound_shared,
+			 "the vCPU saw the model's pages, KVM's attributes the pair's (%lu accesses, %lu probes with no memslot)\n",
+			 vcpu_accesses, unbound_private + unbound_shared);
+	ksft_test_result(!area_mismatches[AREA_UFFD] && !ust.errors &&
+			 ust.faults && op_count[OP_UFFD],
+			 "userfaultfd: %lu faults resolved during conversions, %lu fills, %lu refused at private offsets\n",
+			 ust.faults, uffd_filled, uffd_refused);
 
 	if (gup_fd >= 0)
 		close(gup_fd);
 	gmem_pair_vm_close(&pair);
+	kvm_vm_free(vm);
+	vm = NULL;
 	thp_restore();
 	shmem1 = meminfo_kb("Shmem:");
 	unevict1 = meminfo_kb("Unevictable:");
