@@ -541,19 +541,6 @@ TEST(query_details_of_a_known_state)
 	shmem_thp_restore(old);
 }
 
-/* Write @val to the file at @path (a sysctl, a cgroup or tracefs knob). */
-static bool write_knob(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	bool ok;
-
-	if (fd < 0)
-		return false;
-	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-	close(fd);
-	return ok;
-}
-
 /* Read the file at @path into @buf (NUL-terminated); false if it cannot. */
 static bool read_knob(const char *path, char *buf, size_t len)
 {

@@ -139,6 +139,19 @@ static inline char *mmap_2m_aligned(int fd, size_t size, char **area)
 	return m;
 }
 
+/* Write @val to the file at @path (a sysctl, sysfs, cgroup or tracefs knob). */
+static inline bool write_knob(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok;
+}
+
 /* Enable shmem THP for MADV_HUGEPAGE mappings; @old gets the old setting. */
 static inline bool shmem_thp_advise(char *old, size_t len)
 {

@@ -171,15 +171,8 @@ static bool host_sigbus(uint8_t *p)
 /* shmem THP for MADV_HUGEPAGE mappings: "advise"; returns false if absent */
 static bool shmem_thp(const char *mode)
 {
-	int fd = open("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
-		      O_WRONLY);
-	bool ok;
-
-	if (fd < 0)
-		return false;
-	ok = write(fd, mode, strlen(mode)) == (ssize_t)strlen(mode);
-	close(fd);
-	return ok;
+	return write_knob("/sys/kernel/mm/transparent_hugepage/shmem_enabled",
+			  mode);
 }
 
 /* Run until the next ucall; the guest's hypercalls convert the pair. */
@@ -509,18 +502,25 @@ static void guest_code_checks(void)
 	}
 }
 
-/* The guest reads @size bytes at @gpa: page i holds @first + i * @step. */
-static void guest_reads(struct kvm_vcpu *vcpu, uint64_t gpa, uint64_t size,
-			uint64_t first, uint64_t step)
+/* What guest_code_checks() checks on its next round. */
+static void guest_check_set(struct kvm_vm *vm, uint64_t gpa, uint64_t size,
+			    uint64_t first, uint64_t step)
 {
 	chk_gpa = gpa;
 	chk_size = size;
 	chk_first = first;
 	chk_step = step;
-	sync_global_to_guest(vcpu->vm, chk_gpa);
-	sync_global_to_guest(vcpu->vm, chk_size);
-	sync_global_to_guest(vcpu->vm, chk_first);
-	sync_global_to_guest(vcpu->vm, chk_step);
+	sync_global_to_guest(vm, chk_gpa);
+	sync_global_to_guest(vm, chk_size);
+	sync_global_to_guest(vm, chk_first);
+	sync_global_to_guest(vm, chk_step);
+}
+
+/* The guest reads @size bytes at @gpa: page i holds @first + i * @step. */
+static void guest_reads(struct kvm_vcpu *vcpu, uint64_t gpa, uint64_t size,
+			uint64_t first, uint64_t step)
+{
+	guest_check_set(vcpu->vm, gpa, size, first, step);
 	TEST_ASSERT_EQ(run_to_sync(vcpu), 1);
 }
 
@@ -620,6 +620,13 @@ static void two_slots_close(struct two_slots *t)
 	gmem_pair_vm_close(&t->p1);
 }
 
+/* The guest reads both slots: A holds 0xa1, B 0xb2. */
+static void guest_reads_two_slots(struct kvm_vcpu *vcpu)
+{
+	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xa1);
+	guest_reads_bytes(vcpu, DATA_GPA + SLOT_SIZE, SLOT_SIZE, 0xb2);
+}
+
 /*
  * KVM_SET_MEMORY_ATTRIBUTES over two paired memslots is all or nothing.
  * A page pinned in the second slot refuses the call (EBUSY) after the pair
@@ -660,8 +667,7 @@ static void test_refusal_in_second_memslot_changes_neither(const struct vm_shape
 	TEST_ASSERT(host_sees(t.a, SLOT_SIZE, 0xa1) &&
 		    host_sees(t.b, SLOT_SIZE, 0xb2), "contents unchanged");
 	/* KVM's view: shared (private would exit: no private page there) */
-	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xa1);
-	guest_reads_bytes(vcpu, DATA_GPA + SLOT_SIZE, SLOT_SIZE, 0xb2);
+	guest_reads_two_slots(vcpu);
 
 	gup_unpin(gup);
 	vm_set_memory_attributes(vm, DATA_GPA, 2 * SLOT_SIZE,
@@ -670,8 +676,7 @@ static void test_refusal_in_second_memslot_changes_neither(const struct vm_shape
 				  GMEM_PAIR_STATE_PRIVATE) &&
 		    pair_range_in(t.b_pfd, t.b_off, SLOT_SIZE,
 				  GMEM_PAIR_STATE_PRIVATE), "both slots private");
-	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xa1);
-	guest_reads_bytes(vcpu, DATA_GPA + SLOT_SIZE, SLOT_SIZE, 0xb2);
+	guest_reads_two_slots(vcpu);
 	vm_set_memory_attributes(vm, DATA_GPA, 2 * SLOT_SIZE, 0);
 	TEST_ASSERT(host_sees(t.a, SLOT_SIZE, 0xa1) &&
 		    host_sees(t.b, SLOT_SIZE, 0xb2), "contents after the round trip");
@@ -695,8 +700,7 @@ static void test_two_bindings_of_one_pair(const struct vm_shape shape)
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_checks);
 	two_slots_open(&t, vm, true);
-	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xa1);
-	guest_reads_bytes(vcpu, DATA_GPA + SLOT_SIZE, SLOT_SIZE, 0xb2);
+	guest_reads_two_slots(vcpu);
 
 	/* the second binding only: the file's lower half */
 	vm_set_memory_attributes(vm, DATA_GPA + SLOT_SIZE, SLOT_SIZE,
@@ -706,19 +710,16 @@ static void test_two_bindings_of_one_pair(const struct vm_shape shape)
 		    pair_range_in(t.p1.pfd, SLOT_SIZE, SLOT_SIZE,
 				  GMEM_PAIR_STATE_SHARED), "lower half private");
 	TEST_ASSERT(host_sigbus(t.b) && !host_sigbus(t.a), "host view");
-	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xa1);
-	guest_reads_bytes(vcpu, DATA_GPA + SLOT_SIZE, SLOT_SIZE, 0xb2);
+	guest_reads_two_slots(vcpu);
 
 	/* the whole file through the fd: both bindings follow */
 	TEST_ASSERT(!pair_convert(t.p1.pfd, 0, 2 * SLOT_SIZE,
 				  GMEM_PAIR_TO_PRIVATE, 0, NULL), "fd to-private");
 	TEST_ASSERT_EQ(pair_stats(t.p1.pfd).private_pages, 2 * SLOT_PAGES);
-	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xa1);
-	guest_reads_bytes(vcpu, DATA_GPA + SLOT_SIZE, SLOT_SIZE, 0xb2);
+	guest_reads_two_slots(vcpu);
 	TEST_ASSERT(!pair_convert(t.p1.pfd, 0, 2 * SLOT_SIZE,
 				  GMEM_PAIR_TO_SHARED, 0, NULL), "fd to-shared");
-	guest_reads_bytes(vcpu, DATA_GPA, SLOT_SIZE, 0xa1);
-	guest_reads_bytes(vcpu, DATA_GPA + SLOT_SIZE, SLOT_SIZE, 0xb2);
+	guest_reads_two_slots(vcpu);
 	TEST_ASSERT(host_sees(t.a, SLOT_SIZE, 0xa1) &&
 		    host_sees(t.b, SLOT_SIZE, 0xb2), "contents");
 	two_slots_close(&t);
@@ -1000,24 +1001,14 @@ static void test_stale_mmio_spte_of_private_gfn(const struct vm_shape shape)
 	virt_map(vm, DATA_GPA, DATA_GPA, size / PAGE_SIZE);
 
 	/* no memslot yet: the read is MMIO and reads zeros */
-	chk_gpa = DATA_GPA;
-	chk_size = 8;
-	chk_first = 0;
-	chk_step = 0;
-	sync_global_to_guest(vm, chk_gpa);
-	sync_global_to_guest(vm, chk_size);
-	sync_global_to_guest(vm, chk_first);
-	sync_global_to_guest(vm, chk_step);
+	guest_check_set(vm, DATA_GPA, 8, 0, 0);
 	TEST_ASSERT_EQ(run_to_sync_within(vcpu, 10), 1);
 
 	vm_set_user_memory_region2(vm, DATA_SLOT, KVM_MEM_GUEST_MEMFD, DATA_GPA,
 				   size, p.mem, p.pfd, 0);
 	vm_set_memory_attributes(vm, DATA_GPA, PAGE_SIZE,
 				 KVM_MEMORY_ATTRIBUTE_PRIVATE);
-	chk_size = PAGE_SIZE;
-	chk_first = 0x2000;
-	sync_global_to_guest(vm, chk_size);
-	sync_global_to_guest(vm, chk_first);
+	guest_check_set(vm, DATA_GPA, PAGE_SIZE, 0x2000, 0);
 	TEST_ASSERT(run_to_sync_within(vcpu, 10) == 1,
 		    "the read of the private gfn did not complete in 10 s");
 	gmem_pair_vm_close(&p);
@@ -1109,14 +1100,7 @@ static void test_poisoned_page_of_private_thp(const struct vm_shape shape)
 	TEST_ASSERT_EQ(vm_get_stat(vm, "pages_2m"), pages_2m);
 	TEST_ASSERT(vm_get_stat(vm, "pages_4k") > pages_4k, "no 4K mapping");
 
-	chk_gpa = bad_gpa;
-	chk_size = 8;
-	chk_first = 0x1000 + POISONED_PAGE;
-	chk_step = 0;
-	sync_global_to_guest(vm, chk_gpa);
-	sync_global_to_guest(vm, chk_size);
-	sync_global_to_guest(vm, chk_first);
-	sync_global_to_guest(vm, chk_step);
+	guest_check_set(vm, bad_gpa, 8, 0x1000 + POISONED_PAGE, 0);
 	r = _vcpu_run(vcpu);
 	TEST_ASSERT(r == -1 && errno == EHWPOISON,
 		    "read of the poisoned page: KVM_RUN %d (%s), exit %s", r,
