@@ -24,10 +24,13 @@ out=$(mktemp)
 
 # Functions to count, those the running kernel has (a renamed or inlined
 # one would stop bpftrace from loading at all).
+# _raw_spin_lock_irq* count lock round trips (i_pages, lruvec, ...).
 count_funcs="lru_add_drain_all lru_add_drain folio_isolate_lru folio_putback_lru
+	gmem_pair_isolate_batch gmem_pair_move_batch
 	xas_store __filemap_add_folio __filemap_remove_folio flush_tlb_mm_range
 	native_flush_tlb_multi unmap_mapping_range unmap_mapping_folio
-	split_huge_page_to_list_to_order"
+	split_huge_page_to_list_to_order _raw_spin_lock_irq
+	_raw_spin_lock_irqsave"
 
 in_ioctl='
 tracepoint:raw_syscalls:sys_enter

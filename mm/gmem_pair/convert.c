@@ -77,6 +77,8 @@ struct gmem_pair_conv {
 	pgoff_t migrated;
 	/* collected folios: locked, referenced, isolated (linked by ->lru) */
 	struct list_head folios;
+	/* collected folios not isolated yet: locked, referenced */
+	struct folio_batch pending;
 	unsigned long nr_pages;
 	unsigned long moved;
 };
@@ -179,22 +181,67 @@ static int gmem_pair_migrate_unmovable(struct gmem_pair_conv *c,
 	return 0;
 }
 
-/* Keep a locked, referenced folio that passed its checks for the move. */
+/*
+ * Isolate the pending folios from the LRU, one lruvec lock round trip per
+ * run of folios that share a lruvec.  One that is not on the LRU is tried
+ * again after draining this CPU's LRU batches, then refused (or every
+ * CPU's batches are drained, once).
+ */
+static int gmem_pair_isolate_pending(struct gmem_pair_conv *c)
+{
+	struct folio_batch *fbatch = &c->pending;
+	unsigned int i = 0, nr = folio_batch_count(fbatch);
+	int ret = 0;
+
+	while (i < nr) {
+		struct folio *folio;
+
+		i = gmem_pair_isolate_batch(fbatch, i, &c->folios);
+		if (i == nr)
+			break;
+		folio = fbatch->folios[i];
+		if (!gmem_pair_isolate(folio)) {
+			if (folio_maybe_dma_pinned(folio))
+				ret = gmem_pair_refuse(c, folio->index,
+						       GMEM_PAIR_ERR_PINNED,
+						       folio, -EBUSY);
+			else
+				ret = gmem_pair_refuse_or_drain(c, folio->index,
+								GMEM_PAIR_ERR_REFERENCED,
+								folio);
+			break;
+		}
+		list_add_tail(&folio->lru, &c->folios);
+		i++;
+	}
+	/* after a refusal: the folios not isolated */
+	for (; i < nr; i++) {
+		folio_unlock(fbatch->folios[i]);
+		folio_put(fbatch->folios[i]);
+	}
+	folio_batch_reinit(fbatch);
+	return ret;
+}
+
+/*
+ * Keep a locked, referenced folio that passed its checks for the move; it
+ * is isolated from the LRU with the ones pending before it.
+ */
 static long gmem_pair_collect_folio(struct gmem_pair_conv *c,
 				    struct folio *folio, pgoff_t index)
 {
+	long ret = folio_next_index(folio) - index;
+
 	gmem_pair_make_uptodate(folio);
-	if (!gmem_pair_isolate(folio)) {
-		if (folio_maybe_dma_pinned(folio))
-			return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_PINNED,
-						folio, -EBUSY);
-		return gmem_pair_refuse_or_drain(c, index,
-						 GMEM_PAIR_ERR_REFERENCED,
-						 folio);
-	}
-	list_add_tail(&folio->lru, &c->folios);
 	c->nr_pages += folio_nr_pages(folio);
-	return folio_next_index(folio) - index;
+	if (!folio_batch_add(&c->pending, folio)) {
+		int err = gmem_pair_isolate_pending(c);
+
+		/* the folio is unlocked and released with the batch */
+		if (err)
+			return err;
+	}
+	return ret;
 }
 
 /*
@@ -239,9 +286,8 @@ static long gmem_pair_collect_shared(struct gmem_pair_conv *c, pgoff_t index)
 				       -EBUSY);
 		goto drop;
 	}
-	ret = gmem_pair_collect_folio(c, folio, index);
-	if (ret > 0)
-		return ret;
+	/* a refusal from the batch: it unlocked and released the folio */
+	return gmem_pair_collect_folio(c, folio, index);
 drop:
 	folio_unlock(folio);
 	folio_put(folio);
@@ -257,12 +303,9 @@ static long gmem_pair_collect_private(struct gmem_pair_conv *c, pgoff_t index)
 	folio = filemap_lock_folio(c->pair->private_mapping, index);
 	if (IS_ERR(folio))
 		return 1;
-	if (gmem_pair_partial(c, folio))
-		ret = gmem_pair_split(c, folio, index);
-	else
-		ret = gmem_pair_collect_folio(c, folio, index);
-	if (ret > 0)
-		return ret;
+	if (!gmem_pair_partial(c, folio))
+		return gmem_pair_collect_folio(c, folio, index);
+	ret = gmem_pair_split(c, folio, index);
 	folio_unlock(folio);
 	folio_put(folio);
 	return ret;
@@ -292,14 +335,20 @@ static int gmem_pair_collect(struct gmem_pair_conv *c)
 		index += ret;
 		cond_resched();
 	}
-	return 0;
+	return gmem_pair_isolate_pending(c);
 }
 
 /* A refusal: every collected folio goes back where it was. */
 static void gmem_pair_release(struct gmem_pair_conv *c)
 {
 	struct folio *folio, *next;
+	unsigned int i;
 
+	for (i = 0; i < folio_batch_count(&c->pending); i++) {
+		folio_unlock(c->pending.folios[i]);
+		folio_put(c->pending.folios[i]);
+	}
+	folio_batch_reinit(&c->pending);
 	list_for_each_entry_safe(folio, next, &c->folios, lru) {
 		list_del(&folio->lru);
 		gmem_pair_putback(folio);
@@ -365,35 +414,59 @@ static int gmem_pair_freeze(struct gmem_pair_conv *c)
 }
 
 /*
- * Step 3: move every frozen folio; cannot fail, never sleeps.  Each folio
- * is unlocked once it moved, before the state bits flip: whoever reads the
- * bits holds one of the invalidate_locks this conversion holds for write.
+ * Move a batch of frozen folios; then, for each, drop what a DISCARD drops,
+ * unlock it and release the conversion's reference.  Return: pages inserted
+ * into the memfd.
  */
-static void gmem_pair_move_all(struct gmem_pair_conv *c)
+static long gmem_pair_move_fbatch(struct gmem_pair_conv *c,
+				  struct folio_batch *fbatch)
 {
 	u32 dir = c->to_private ? GMEM_PAIR_TO_PRIVATE : GMEM_PAIR_TO_SHARED;
-	struct folio *folio, *next;
+	long inserted;
+	unsigned int i;
 
-	list_for_each_entry_safe(folio, next, &c->folios, lru) {
-		pgoff_t index = folio->index;
+	inserted = gmem_pair_move_batch(c->pair, fbatch, c->to_private);
+	for (i = 0; i < folio_batch_count(fbatch); i++) {
+		struct folio *folio = fbatch->folios[i];
 		long nr = folio_nr_pages(folio);
 
-		list_del(&folio->lru);
-		if (c->to_private) {
-			gmem_pair_move_to_private(c->pair, folio);
-			/* DISCARD: drop what just left the memfd, nothing else */
-			if (c->args->flags & GMEM_PAIR_CONVERT_DISCARD)
-				truncate_inode_folio(c->pair->private_mapping,
-						     folio);
-		} else {
-			gmem_pair_move_to_shared(c->pair, folio);
-		}
+		/* DISCARD: drop what just left the memfd, nothing else */
+		if (c->to_private &&
+		    (c->args->flags & GMEM_PAIR_CONVERT_DISCARD))
+			truncate_inode_folio(c->pair->private_mapping, folio);
+		trace_gmem_pair_move(c->pair, folio->index, nr, dir);
 		folio_unlock(folio);
 		folio_put(folio);
 		c->moved += nr;
 		c->orders |= BIT(ilog2(nr));
-		trace_gmem_pair_move(c->pair, index, nr, dir);
 	}
+	folio_batch_reinit(fbatch);
+	return inserted;
+}
+
+/*
+ * Step 3: move every frozen folio, a batch at a time; cannot fail, never
+ * sleeps while a folio is frozen (xarray node allocations apart).  Each
+ * folio is unlocked once it moved, before the state bits flip: whoever
+ * reads the bits holds one of the invalidate_locks this conversion holds
+ * for write.
+ */
+static void gmem_pair_move_all(struct gmem_pair_conv *c)
+{
+	struct folio *folio, *next;
+	struct folio_batch fbatch;
+	long inserted = 0;
+
+	folio_batch_init(&fbatch);
+	list_for_each_entry_safe(folio, next, &c->folios, lru) {
+		list_del(&folio->lru);
+		if (!folio_batch_add(&fbatch, folio))
+			inserted += gmem_pair_move_fbatch(c, &fbatch);
+	}
+	if (folio_batch_count(&fbatch))
+		inserted += gmem_pair_move_fbatch(c, &fbatch);
+	if (c->moved)
+		shmem_recalc_moved(gmem_pair_shared_inode(c->pair), inserted);
 	if (c->to_private)
 		bitmap_set(c->pair->private_bits, c->start, c->end - c->start);
 	else
@@ -589,6 +662,7 @@ long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args)
 		return err;
 	c.start = args->offset >> PAGE_SHIFT;
 	c.end = c.start + (args->size >> PAGE_SHIFT);
+	folio_batch_init(&c.pending);
 
 	if (c.to_private)
 		gmem_pair_prepare(pair, c.start, c.end,

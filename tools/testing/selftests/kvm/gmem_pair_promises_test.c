@@ -1083,7 +1083,8 @@ static long cg_stat(const char *cg, const char *key)
  * whoever converts them: a process fills a pair in cgroup A, moves to
  * cgroup B and converts there, both ways.  A keeps the charge (and, while
  * private, the pages on its unevictable list), B gets none of it; closing
- * the pair uncharges A.
+ * the pair uncharges A.  In either file the pages are page cache: A's
+ * "file" count stays, only "shmem" follows the shared side.
  */
 TEST(conversion_from_another_memcg_keeps_the_charge)
 {
@@ -1104,10 +1105,14 @@ TEST(conversion_from_another_memcg_keeps_the_charge)
 	ASSERT_TRUE(cg_enter(b));
 	b1 = cg_current(b);
 	EXPECT_GE(cg_stat(a, "shmem"), size);
+	EXPECT_GE(cg_stat(a, "file"), size);
 
 	ASSERT_EQ(pair_convert(p.pfd, 0, size, GMEM_PAIR_TO_PRIVATE, 0, NULL),
 		  0);
 	EXPECT_LT(labs(cg_current(a) - a1), MiB);
+	EXPECT_GE(cg_stat(a, "file"), size);
+	EXPECT_LT(cg_stat(a, "file"), size + MiB);
+	EXPECT_LT(cg_stat(b, "file"), MiB);
 	EXPECT_LT(cg_current(b) - b1, MiB);
 	/* a few may still sit in per-CPU LRU batches, not on a list yet */
 	EXPECT_GE(cg_stat(a, "unevictable"), size - MiB);
@@ -1120,10 +1125,13 @@ TEST(conversion_from_another_memcg_keeps_the_charge)
 	EXPECT_LT(cg_current(b) - b1, MiB);
 	EXPECT_GE(cg_stat(a, "shmem"), size - MiB);
 	EXPECT_LT(cg_stat(b, "shmem"), MiB);
+	EXPECT_GE(cg_stat(a, "file"), size);
+	EXPECT_LT(cg_stat(a, "file"), size + MiB);
 	EXPECT_TRUE(all_bytes(p.mem, size, 0x6b));
 
 	gmem_pair_vm_close(&p);
 	EXPECT_GT(a1 - cg_current(a), size - MiB);
+	EXPECT_LT(cg_stat(a, "file"), MiB);
 	cg_enter(CGROOT);
 	rmdir(a);
 	rmdir(b);
