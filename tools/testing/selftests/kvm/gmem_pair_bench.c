@@ -202,16 +202,22 @@ static void min_median(double *v, int n, double *min, double *median)
 }
 
 /*
- * Print one figure: a human line, then "BENCH <fig> <keys> units=N
- * rounds=N min_ns=N median_ns=N" (@keys: "key=value ...", @units: the
- * folios, pages or calls the time is divided by).  Returns the median.
+ * Print one figure: the rounds in order, a human line, then "BENCH <fig>
+ * <keys> units=N rounds=N min_ns=N median_ns=N" (@keys: "key=value ...",
+ * @units: the folios, pages or calls the time is divided by).  Returns the
+ * median.
  */
 static double report(const char *what, const char *fig, const char *keys,
 		     double *v, int n, unsigned long units, const char *unit,
 		     double copy_median)
 {
 	double min, median;
+	int i;
 
+	printf("  %-22s rounds (ns/%s):", what, unit);
+	for (i = 0; i < n; i++)
+		printf(" %.1f", v[i] * 1e9 / units);
+	printf("\n");
 	min_median(v, n, &min, &median);
 	printf("  %-22s min %10.6f s  median %10.6f s  %10.1f ns/%s (median)",
 	       what, min, median, median * 1e9 / units, unit);
