@@ -383,5 +383,11 @@ long gmem_pair_move_batch(struct gmem_pair *pair, struct folio_batch *fbatch,
 		inserted = gmem_pair_move_batch_to_shared(pair, fbatch);
 	for (i = 0; i < folio_batch_count(fbatch); i++)
 		folio_putback_lru(fbatch->folios[i]);
+	/*
+	 * Onto the LRU now, not when this CPU's LRU batch fills: the task may
+	 * run on another CPU by the next conversion of these folios, which
+	 * could then isolate them only after lru_add_drain_all().
+	 */
+	lru_add_drain();
 	return inserted;
 }
