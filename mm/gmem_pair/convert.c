@@ -160,25 +160,28 @@ static int gmem_pair_split(struct gmem_pair_conv *c, struct folio *folio,
  * Migrate a ZONE_MOVABLE/CMA folio of the memfd to unmovable memory
  * (gmem_pair_migrate_folio()), under the locks: step 0 did not, or the
  * folio was allocated since.  Each index is migrated once here: a target
- * that is still movable is refused, never migrated again.  Consumes the
- * caller's reference; the folio is unlocked.
+ * that is still movable is refused, never migrated again.  A migration
+ * that failed is not recorded as done: after a drain the second pass tries
+ * it again.  Consumes the caller's reference; the folio is unlocked.
  *
- * Return: 0 to look the index up again, or a refusal.
+ * Return: 0 to look the index up again, or a refusal: the reason the
+ * migration gave (a folio held by a reference or a pin stays where it is
+ * whatever the zone, so it is refused as such, not as movable).
  */
 static int gmem_pair_migrate_unmovable(struct gmem_pair_conv *c,
 				       struct folio *folio, pgoff_t index)
 {
+	u32 reason;
 	int ret;
 
-	c->migrated = index;
-	ret = gmem_pair_migrate_folio(c->pair, folio, index);
-	if (ret == -EBUSY)
-		return gmem_pair_refuse_or_drain(c, index,
-						 GMEM_PAIR_ERR_REFERENCED, NULL);
-	if (ret)
-		return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_MOVABLE, NULL,
-					ret);
-	return 0;
+	ret = gmem_pair_migrate_folio(c->pair, folio, index, &reason);
+	if (!ret) {
+		c->migrated = index;
+		return 0;
+	}
+	if (reason == GMEM_PAIR_ERR_REFERENCED)
+		return gmem_pair_refuse_or_drain(c, index, reason, NULL);
+	return gmem_pair_refuse(c, index, reason, NULL, ret);
 }
 
 /*
@@ -638,9 +641,12 @@ static int gmem_pair_convert_locked(struct gmem_pair_conv *c)
  * slots_lock and brackets the call with its MMU invalidation).
  *
  * Return: 0, -EINVAL for a bad request, -EBUSY for a pinned, referenced,
- * mapped or unsplittable page, -EXDEV for a ZONE_MOVABLE/CMA page,
- * -ENOMEM/-ENOSPC, -EIO for a swap read error, -EINTR on a fatal signal.
- * On error nothing in the range changed.
+ * mapped or unsplittable page (with GMEM_PAIR_CONVERT_MIGRATE also one
+ * that a pin or reference kept from migrating), -EXDEV for a
+ * ZONE_MOVABLE/CMA page (with GMEM_PAIR_CONVERT_MIGRATE: one that did not
+ * migrate for no reason in sight), -ENOMEM/-ENOSPC (also for a migration
+ * target), -EIO for a swap read error, -EINTR on a fatal signal.  On error
+ * nothing in the range changed.
  */
 long gmem_pair_convert(struct gmem_pair *pair, struct gmem_pair_convert *args)
 {

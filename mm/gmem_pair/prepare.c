@@ -28,21 +28,51 @@
 #include "prepare.h"
 #include "trace.h"
 
+/*
+ * Why the folios migrate_pages() left on @list (the folio it was given, or
+ * the parts of it that did not migrate if it split it) stayed, seen while
+ * they are still isolated: a FOLL_PIN pin, or references that neither the
+ * isolation, the page cache nor the folio's mappings account for (a page
+ * in a pipe after vmsplice(), a FOLL_GET reference, an mlock batch).  Such
+ * a holder keeps the folio from moving whatever its zone, so it is the
+ * reason to report, not ZONE_MOVABLE.  GMEM_PAIR_ERR_MOVABLE if nothing in
+ * sight holds it (a transient reference gone by now).
+ */
+static u32 gmem_pair_unmigrated(struct list_head *list)
+{
+	u32 reason = GMEM_PAIR_ERR_MOVABLE;
+	struct folio *folio;
+
+	list_for_each_entry(folio, list, lru) {
+		if (folio_maybe_dma_pinned(folio))
+			return GMEM_PAIR_ERR_PINNED;
+		if (folio_ref_count(folio) > 1 + folio_nr_pages(folio) +
+					     folio_mapcount(folio))
+			reason = GMEM_PAIR_ERR_REFERENCED;
+	}
+	return reason;
+}
+
 /**
  * gmem_pair_migrate_folio - migrate a memfd folio off ZONE_MOVABLE/CMA
  * @pair: the pair
  * @folio: unlocked folio of the memfd; the caller's reference is consumed
  * @index: its offset (for the tracepoint)
+ * @reason: set to why it did not migrate (GMEM_PAIR_ERR_*) on failure
  *
  * As FOLL_LONGTERM pinning does: memalloc_pin_save() keeps the target off
  * ZONE_MOVABLE and CMA, large folios included (alloc_migration_target()
  * asks for GFP_TRANSHUGE, which is movable).
  *
- * Return: 0 if it migrated, -EBUSY if it could not be isolated from the
- * LRU, -EXDEV if the migration failed (the folio is back on the LRU).
+ * Return: 0 if it migrated.  Otherwise the folio is back on the LRU and:
+ * -EBUSY with GMEM_PAIR_ERR_REFERENCED if it could not be isolated from the
+ * LRU or other references held it back, -EBUSY with GMEM_PAIR_ERR_PINNED if
+ * it is maybe DMA-pinned, -ENOMEM with GMEM_PAIR_ERR_NOMEM if no target
+ * could be allocated, -EXDEV with GMEM_PAIR_ERR_MOVABLE if it failed with
+ * none of these in sight (it is still on ZONE_MOVABLE/CMA).
  */
 int gmem_pair_migrate_folio(struct gmem_pair *pair, struct folio *folio,
-			    pgoff_t index)
+			    pgoff_t index, u32 *reason)
 {
 	struct migration_target_control mtc = {
 		.nid = NUMA_NO_NODE,
@@ -56,9 +86,11 @@ int gmem_pair_migrate_folio(struct gmem_pair *pair, struct folio *folio,
 
 	if (!gmem_pair_isolate(folio)) {
 		folio_put(folio);
+		*reason = GMEM_PAIR_ERR_REFERENCED;
 		return -EBUSY;
 	}
 	list_add_tail(&folio->lru, &list);
+	/* a reference of ours would fail the migration: isolation holds it */
 	folio_put(folio);
 
 	pin_flags = memalloc_pin_save();
@@ -68,8 +100,15 @@ int gmem_pair_migrate_folio(struct gmem_pair *pair, struct folio *folio,
 	memalloc_pin_restore(pin_flags);
 	trace_gmem_pair_migrate(pair, index, nr, ret);
 	if (ret) {
+		/* -ENOMEM, or the number of folios that did not migrate */
+		if (ret == -ENOMEM) {
+			*reason = GMEM_PAIR_ERR_NOMEM;
+		} else {
+			*reason = gmem_pair_unmigrated(&list);
+			ret = *reason == GMEM_PAIR_ERR_MOVABLE ? -EXDEV : -EBUSY;
+		}
 		putback_movable_pages(&list);
-		return -EXDEV;
+		return ret;
 	}
 	atomic64_add(nr, &pair->stat_migrated);
 	return 0;
@@ -121,6 +160,7 @@ void gmem_pair_prepare(struct gmem_pair *pair, pgoff_t start, pgoff_t end,
 {
 	struct inode *inode = gmem_pair_shared_inode(pair);
 	pgoff_t index = start;
+	u32 reason;	/* unused: the locked steps report */
 
 	/* Nothing on swap and nothing to migrate: no walk at all. */
 	if (!migrate && !READ_ONCE(SHMEM_I(inode)->swapped))
@@ -140,7 +180,8 @@ void gmem_pair_prepare(struct gmem_pair *pair, pgoff_t start, pgoff_t end,
 		folio_unlock(folio);
 		if (migrate && !folio_is_longterm_pinnable(folio) &&
 		    !folio_maybe_dma_pinned(folio))
-			gmem_pair_migrate_folio(pair, folio, folio->index);
+			gmem_pair_migrate_folio(pair, folio, folio->index,
+						&reason);
 		else
 			folio_put(folio);
 		cond_resched();

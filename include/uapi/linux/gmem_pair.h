@@ -43,7 +43,12 @@
  * afterwards.  Offsets already in the requested state keep theirs.
  */
 #define GMEM_PAIR_CONVERT_DISCARD	_BITUL(0)
-/* To-private: copy ZONE_MOVABLE/CMA pages to unmovable memory, do not refuse. */
+/*
+ * To-private: copy ZONE_MOVABLE/CMA pages to unmovable memory instead of
+ * refusing them.  A page that does not migrate is refused for what kept it:
+ * a pin or other references (EBUSY), no memory for the copy (ENOMEM); EXDEV
+ * only if nothing in sight did.
+ */
 #define GMEM_PAIR_CONVERT_MIGRATE	_BITUL(1)
 
 /* struct gmem_pair_convert.error_reason */
@@ -52,7 +57,7 @@
 #define GMEM_PAIR_ERR_REFERENCED	2	/* extra references: EBUSY */
 #define GMEM_PAIR_ERR_MAPPED		3	/* still mapped after unmap: EBUSY */
 #define GMEM_PAIR_ERR_SPLIT		4	/* large folio did not split: EBUSY */
-#define GMEM_PAIR_ERR_MOVABLE		5	/* ZONE_MOVABLE or CMA: EXDEV */
+#define GMEM_PAIR_ERR_MOVABLE		5	/* ZONE_MOVABLE or CMA, not migrated: EXDEV */
 #define GMEM_PAIR_ERR_NOMEM		6	/* ENOMEM / ENOSPC */
 #define GMEM_PAIR_ERR_IO		7	/* swap read error: EIO */
 

@@ -32,10 +32,12 @@
 #include <unistd.h>
 #include <linux/falloc.h>
 #include <linux/gmem_pair.h>
+#include <linux/mempolicy.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "kvm_util.h"
 #include "test_util.h"
@@ -61,13 +63,17 @@ static const char * const state_name[] = {
 	[GMEM_PAIR_STATE_PRIVATE_HOLE]	= "private-hole",
 };
 
-/* What a failed call may return. */
+/*
+ * What a failed call may return.  Not EXDEV: an injected failure is no page
+ * on ZONE_MOVABLE, and a migration (GMEM_PAIR_CONVERT_MIGRATE) that fails
+ * for want of memory is ENOMEM.
+ */
 static const int ok_errno[] = {
-	ENOMEM, EFAULT, ENOSPC, EINTR, EAGAIN, EBUSY, EXDEV,
+	ENOMEM, EFAULT, ENOSPC, EINTR, EAGAIN, EBUSY,
 };
 
 static const char * const ok_errno_name[] = {
-	"ENOMEM", "EFAULT", "ENOSPC", "EINTR", "EAGAIN", "EBUSY", "EXDEV",
+	"ENOMEM", "EFAULT", "ENOSPC", "EINTR", "EAGAIN", "EBUSY",
 };
 
 /* One pair under test. */
@@ -142,6 +148,7 @@ struct conv_case {
 	uint32_t dir;
 	uint32_t flags;
 	bool via_kvm;			/* KVM_SET_MEMORY_ATTRIBUTES on a slot */
+	bool movable;			/* the memfd on ZONE_MOVABLE if the boot has one */
 };
 
 /* Where the KVM sweeps bind the pair. */
@@ -560,11 +567,12 @@ static void assert_stats_unchanged(struct __test_metadata *_metadata,
 		TH_LOG("%s, fail-nth %u: conversions", name, n);
 	/*
 	 * Refusals are counted: a large folio that cannot split for want of
-	 * memory, a migration that failed (EXDEV).  Pages migrated before
-	 * the failure stay migrated: same offsets, same contents.
+	 * memory.  A migration that failed for want of memory is ENOMEM, not
+	 * a refusal as movable.  Pages migrated before the failure stay
+	 * migrated: same offsets, same contents.
 	 */
 	ASSERT_GE(b->refused_pinned, a->refused_pinned);
-	ASSERT_GE(b->refused_movable, a->refused_movable)
+	ASSERT_EQ(b->refused_movable, a->refused_movable)
 		TH_LOG("%s, fail-nth %u: refused_movable", name, n);
 	ASSERT_GE(b->migrated_pages, a->migrated_pages)
 		TH_LOG("%s, fail-nth %u: migrated_pages", name, n);
@@ -721,6 +729,75 @@ static void build_pair(struct __test_metadata *_metadata, struct pair *p,
 			   "the first 2M of the memfd is not one THP");
 }
 
+/* The node with a populated ZONE_MOVABLE (/proc/zoneinfo), or -1. */
+static int movable_node(void)
+{
+	FILE *f = fopen("/proc/zoneinfo", "r");
+	int node = -1, cur = -1;
+	unsigned long present;
+	char line[256];
+	bool movable = false;
+
+	while (f && node < 0 && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Node %d,", &cur) == 1) {
+			movable = strstr(line, "Movable");
+			continue;
+		}
+		if (movable && sscanf(line, " present %lu", &present) == 1 &&
+		    present)
+			node = cur;
+	}
+	if (f)
+		fclose(f);
+	return node;
+}
+
+/*
+ * On a boot with ZONE_MOVABLE (debug-movable), allocate this process's
+ * memory on its node first, so that the memfd's pages are movable and a
+ * GMEM_PAIR_CONVERT_MIGRATE sweep injects failures into the migration.
+ * Return: whether it did.
+ */
+static bool prefer_movable(struct __test_metadata *_metadata)
+{
+	int node = movable_node();
+	unsigned long mask;
+
+	if (node < 0)
+		return false;
+	mask = 1UL << node;
+	ASSERT_EQ(syscall(__NR_set_mempolicy, MPOL_PREFERRED, &mask,
+			  sizeof(mask) * 8), 0)
+		TH_LOG("set_mempolicy: %s", strerror(errno));
+	return true;
+}
+
+/*
+ * Some page of the range of @cc (all shared) is on ZONE_MOVABLE or CMA.  The
+ * shared extent that starts there may go on past the range: more movable
+ * pages than it has outside the range are movable pages in it.
+ */
+static void assert_movable(struct __test_metadata *_metadata,
+			   const struct pair *p, const struct conv_case *cc)
+{
+	struct gmem_pair_extent_details ext = {};
+	struct gmem_pair_query q = {
+		.offset = cc->first * page_size,
+		.extents = (uint64_t)(unsigned long)&ext,
+		.nr_extents = 1,
+		.flags = GMEM_PAIR_QUERY_DETAILS,
+	};
+
+	ASSERT_EQ(ioctl(p->pfd, GMEM_PAIR_QUERY, &q), 0)
+		TH_LOG("GMEM_PAIR_QUERY_DETAILS: %s", strerror(errno));
+	ASSERT_GE(ext.resident_pages, cc->nr);
+	ASSERT_GT(ext.movable_pages, ext.resident_pages - cc->nr)
+		TH_LOG("setup: no page of %u-%u on ZONE_MOVABLE (%llu of %llu from %u)",
+		       cc->first, cc->first + cc->nr - 1,
+		       (unsigned long long)ext.movable_pages,
+		       (unsigned long long)ext.resident_pages, cc->first);
+}
+
 /* Does a page in state @s change state in conversion @cc? */
 static bool changes_state(const struct conv_case *cc, uint8_t s)
 {
@@ -822,10 +899,13 @@ static void sweep_convert(struct __test_metadata *_metadata, int fail_fd,
 	static struct snapshot before, after;
 	struct sweep_count cnt = {};
 	struct mem_usage m0;
+	bool movable = false;
 	struct pair p;
 	unsigned int n;
 	uint32_t idx;
 
+	if (cc->movable)
+		movable = prefer_movable(_metadata);
 	mem_usage(_metadata, &m0);
 	for (n = 1; n <= MAX_NTH; n++) {
 		struct gmem_pair_convert out = {};
@@ -838,6 +918,8 @@ static void sweep_convert(struct __test_metadata *_metadata, int fail_fd,
 		ASSERT_EQ(idx, cc->first + cc->nr)
 			TH_LOG("setup: page %u is %s, expected %s", idx,
 			       state_name[before.state[idx]], state_name[from]);
+		if (movable)
+			assert_movable(_metadata, &p, cc);
 
 		ASSERT_EQ(fail_nth_arm(fail_fd, n), 0);
 		if (cc->via_kvm)
@@ -857,11 +939,11 @@ static void sweep_convert(struct __test_metadata *_metadata, int fail_fd,
 				       cc->name, n, strerror(err),
 				       out.error_reason,
 				       (unsigned long long)out.error_offset);
-			/* a migration that failed: refused as movable */
-			ASSERT_TRUE(err != EXDEV ||
-				    (cc->flags & GMEM_PAIR_CONVERT_MIGRATE))
-				TH_LOG("%s, fail-nth %u: EXDEV without MIGRATE",
-				       cc->name, n);
+			/* a migration that failed for want of memory: ENOMEM */
+			ASSERT_NE(err, EXDEV)
+				TH_LOG("%s, fail-nth %u: EXDEV, reason %u at %#llx",
+				       cc->name, n, out.error_reason,
+				       (unsigned long long)out.error_offset);
 			count_errno(_metadata, &cnt, err, cc->name, n);
 			assert_same_map(_metadata, &before, after.ext,
 					after.nr_ext, cc->name, n);
@@ -880,6 +962,9 @@ static void sweep_convert(struct __test_metadata *_metadata, int fail_fd,
 	ASSERT_LE(n, MAX_NTH)
 		TH_LOG("%s: still reaching new fault sites at fail-nth %u",
 		       cc->name, MAX_NTH);
+	if (movable)
+		ksft_print_msg("%s: the range had pages on ZONE_MOVABLE\n",
+			       cc->name);
 	report(cc->name, n - 1, &cnt);
 	leak_check(_metadata, cc->name, &m0);
 }
@@ -1224,6 +1309,7 @@ TEST_F_TIMEOUT(failnth, to_private_migrate, SWEEP_TIMEOUT)
 	static const struct conv_case cc = {
 		.name = "to_private_migrate", .first = 16, .nr = 16,
 		.dir = GMEM_PAIR_TO_PRIVATE, .flags = GMEM_PAIR_CONVERT_MIGRATE,
+		.movable = true,
 	};
 
 	sweep_convert(_metadata, self->fail_fd, &cc);
@@ -1235,7 +1321,7 @@ TEST_F_TIMEOUT(failnth, thp_to_private_migrate, SWEEP_TIMEOUT)
 	static const struct conv_case cc = {
 		.name = "thp_to_private_migrate", .thp = true, .first = 0,
 		.nr = HUGE_PAGES, .dir = GMEM_PAIR_TO_PRIVATE,
-		.flags = GMEM_PAIR_CONVERT_MIGRATE,
+		.flags = GMEM_PAIR_CONVERT_MIGRATE, .movable = true,
 	};
 
 	thp_advise(_metadata, self->thp_old, sizeof(self->thp_old),
@@ -1307,6 +1393,147 @@ TEST_F_TIMEOUT(failnth, bind, SWEEP_TIMEOUT)
 		       MAX_NTH);
 	report("bind", n - 1, &cnt);
 	leak_check(_metadata, "bind", &m0);
+}
+
+/* fail_page_alloc knobs that fail every page allocation of tasks marked */
+static const char * const fail_all_knobs[][2] = {
+	{ DEBUGFS "/fail_page_alloc/task-filter", "Y" },
+	{ DEBUGFS "/fail_page_alloc/probability", "100" },
+	{ DEBUGFS "/fail_page_alloc/interval", "1" },
+	{ DEBUGFS "/fail_page_alloc/times", "-1" },
+	{ DEBUGFS "/fail_page_alloc/space", "0" },
+};
+
+/* Save the values of fail_all_knobs in @old.  Return: false on error. */
+static bool save_fail_knobs(char old[][32])
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(fail_all_knobs); i++) {
+		int fd = open(fail_all_knobs[i][0], O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : read(fd, old[i], 31);
+
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0)
+			return false;
+		old[i][n] = '\0';
+	}
+	return true;
+}
+
+/*
+ * Fail every page allocation of this thread from now on, or stop and
+ * restore the knobs saved in @old.  @mif is this thread's make-it-fail,
+ * opened before: an open() while armed may fail.  Return: false if a knob
+ * could not be written.
+ */
+static bool fail_all_allocs(int mif, bool on, char old[][32])
+{
+	size_t i;
+
+	if (!on && pwrite(mif, "0", 1, 0) != 1)
+		return false;
+	for (i = 0; i < ARRAY_SIZE(fail_all_knobs); i++)
+		if (!write_str(fail_all_knobs[i][0],
+			       on ? fail_all_knobs[i][1] : old[i]))
+			return false;
+	return !on || pwrite(mif, "1", 1, 0) == 1;
+}
+
+/* Movable pages in the extent that starts at page @idx (GMEM_PAIR_QUERY_DETAILS). */
+static uint64_t movable_from(struct __test_metadata *_metadata,
+			     const struct pair *p, uint32_t idx)
+{
+	struct gmem_pair_extent_details ext = {};
+	struct gmem_pair_query q = {
+		.offset = idx * page_size,
+		.extents = (uint64_t)(unsigned long)&ext,
+		.nr_extents = 1,
+		.flags = GMEM_PAIR_QUERY_DETAILS,
+	};
+
+	EXPECT_EQ(ioctl(p->pfd, GMEM_PAIR_QUERY, &q), 0)
+		TH_LOG("GMEM_PAIR_QUERY_DETAILS: %s", strerror(errno));
+	return ext.movable_pages;
+}
+
+/*
+ * 15. GMEM_PAIR_CONVERT_MIGRATE while every page allocation of this thread
+ * fails (fail_page_alloc; fail-nth fails one site only, and step 0's
+ * migration failing is made up for by the locked steps').  On a boot with
+ * ZONE_MOVABLE no migration target can be allocated: ENOMEM, ERR_NOMEM at
+ * the range's first movable page, nothing changed.  It used to be EXDEV,
+ * ERR_MOVABLE, as if the caller had not asked to migrate.  Without
+ * ZONE_MOVABLE there is nothing to migrate and nothing to check.
+ */
+TEST_F_TIMEOUT(failnth, migration_without_memory_is_enomem, SWEEP_TIMEOUT)
+{
+	static const struct conv_case cc = {
+		.name = "migration_without_memory", .first = 16, .nr = 16,
+		.dir = GMEM_PAIR_TO_PRIVATE, .flags = GMEM_PAIR_CONVERT_MIGRATE,
+		.movable = true,
+	};
+	static struct snapshot before, after;
+	char old[ARRAY_SIZE(fail_all_knobs)][32];
+	struct gmem_pair_convert out = {};
+	uint32_t idx, first_movable;
+	struct pair p;
+	int r, err, mif;
+	bool armed;
+
+	if (!prefer_movable(_metadata)) {
+		ksft_print_msg("%s: no ZONE_MOVABLE: nothing migrates\n",
+			       cc.name);
+		return;
+	}
+	build_pair(_metadata, &p, &cc, 1);
+	assert_movable(_metadata, &p, &cc);
+	for (idx = cc.first; idx < cc.first + cc.nr - 1; idx++)
+		if (movable_from(_metadata, &p, idx) >
+		    movable_from(_metadata, &p, idx + 1))
+			break;
+	first_movable = idx;
+	query_all(_metadata, &p, &before);
+
+	ASSERT_TRUE(save_fail_knobs(old))
+		TH_LOG("cannot read fail_page_alloc: %s", strerror(errno));
+	mif = open("/proc/thread-self/make-it-fail", O_WRONLY | O_CLOEXEC);
+	ASSERT_GE(mif, 0) TH_LOG("make-it-fail: %s", strerror(errno));
+	armed = fail_all_allocs(mif, true, old);
+	r = pair_convert(p.pfd, cc.first * page_size, cc.nr * page_size,
+			 cc.dir, cc.flags, &out);
+	err = errno;
+	ASSERT_TRUE(fail_all_allocs(mif, false, old))
+		TH_LOG("cannot restore fail_page_alloc: %s", strerror(errno));
+	close(mif);
+	ASSERT_TRUE(armed)
+		TH_LOG("cannot set up fail_page_alloc: %s", strerror(errno));
+
+	ASSERT_EQ(r, -1) TH_LOG("converted with no memory to migrate to");
+	EXPECT_EQ(err, ENOMEM)
+		TH_LOG("%s, reason %u at %#llx", strerror(err),
+		       out.error_reason, (unsigned long long)out.error_offset);
+	EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_NOMEM);
+	EXPECT_EQ(out.error_offset, first_movable * page_size);
+	query_all(_metadata, &p, &after);
+	assert_same_map(_metadata, &before, after.ext, after.nr_ext, cc.name,
+			1);
+	assert_stats_unchanged(_metadata, &before.stats, &after.stats,
+			       cc.name, 1);
+	check_shared_pages(_metadata, &p, &before, 1, cc.name);
+
+	/* with memory, the same conversion migrates and converts */
+	ASSERT_EQ(pair_convert(p.pfd, cc.first * page_size, cc.nr * page_size,
+			       cc.dir, cc.flags, &out), 0)
+		TH_LOG("%s, reason %u at %#llx", strerror(errno),
+		       out.error_reason, (unsigned long long)out.error_offset);
+	query_all(_metadata, &p, &after);
+	ASSERT_EQ(first_not_in(&after, cc.first, cc.nr,
+			       GMEM_PAIR_STATE_PRIVATE), cc.first + cc.nr);
+	ASSERT_GT(after.stats.migrated_pages, before.stats.migrated_pages);
+	check_all_contents(_metadata, &p, 1, cc.name);
+	pair_close(&p);
 }
 
 TEST_HARNESS_MAIN

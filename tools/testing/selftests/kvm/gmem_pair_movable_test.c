@@ -156,6 +156,84 @@ TEST_F(pair, movable_page_refused_then_migrated)
 		EXPECT_FALSE(pfn_movable(pfn_of(self->p.mem + i * page_size)));
 }
 
+/*
+ * A ZONE_MOVABLE page that a pipe references (vmsplice(): a FOLL_GET
+ * reference, not a pin) cannot migrate while the pipe holds it.  With
+ * GMEM_PAIR_CONVERT_MIGRATE the conversion is refused for that reference
+ * (EBUSY, ERR_REFERENCED, after the drain and retry), not as a page on
+ * ZONE_MOVABLE (EXDEV, ERR_MOVABLE), which the caller asked to have
+ * migrated; once the pipe is read, the same conversion migrates the page.
+ * It used to be refused with EXDEV.
+ */
+TEST_F(pair, referenced_movable_page_is_busy_not_movable)
+{
+	struct gmem_pair_stats st0, st, st1;
+	struct gmem_pair_convert out;
+	int pipefd[2], last = -1, i;
+	struct iovec iov;
+	uint64_t pfn = 0;
+	char *page, *buf;
+
+	/* The last one: the pages before it are collected, then put back. */
+	for (i = NR_PAGES - 1; i >= 0 && last < 0; i--) {
+		pfn = pfn_of(self->p.mem + i * page_size);
+		if (pfn && pfn_movable(pfn))
+			last = i;
+	}
+	ASSERT_GE(last, 0) TH_LOG("no memfd page landed on ZONE_MOVABLE");
+	page = self->p.mem + last * page_size;
+	buf = malloc(page_size);
+	ASSERT_NE(buf, NULL);
+
+	/* The pipe keeps its reference to the page until it is read. */
+	ASSERT_EQ(pipe(pipefd), 0);
+	iov.iov_base = page;
+	iov.iov_len = page_size;
+	ASSERT_EQ(vmsplice(pipefd[1], &iov, 1, 0), page_size)
+		TH_LOG("vmsplice: %s", strerror(errno));
+	st0 = pair_stats(self->p.pfd);
+
+	EXPECT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE,
+			       GMEM_PAIR_CONVERT_MIGRATE, &out), -1);
+	EXPECT_EQ(errno, EBUSY)
+		TH_LOG("%s at %#llx, reason %u", strerror(errno),
+		       (unsigned long long)out.error_offset, out.error_reason);
+	EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_REFERENCED);
+	EXPECT_EQ(out.error_offset, last * page_size);
+
+	/* Nothing changed: every page shared, in place, contents kept. */
+	st = pair_stats(self->p.pfd);
+	EXPECT_EQ(st.private_pages, 0);
+	EXPECT_EQ(st.shared_pages, NR_PAGES);
+	EXPECT_EQ(st.to_private_pages, st0.to_private_pages);
+	EXPECT_EQ(st.conversions, st0.conversions);
+	EXPECT_EQ(st.refused_pinned, st0.refused_pinned + 1);
+	EXPECT_EQ(st.refused_movable, st0.refused_movable);
+	EXPECT_TRUE(intact(self->p.mem));
+	EXPECT_EQ(pfn_of(page), pfn) TH_LOG("the referenced page moved");
+
+	/* The pipe still reads the page; then it lets go of it. */
+	ASSERT_EQ(read(pipefd[0], buf, page_size), page_size);
+	EXPECT_EQ(memcmp(buf, page, page_size), 0);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	free(buf);
+
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_PRIVATE,
+			       GMEM_PAIR_CONVERT_MIGRATE, &out), 0)
+		TH_LOG("%s at %#llx, reason %u", strerror(errno),
+		       (unsigned long long)out.error_offset, out.error_reason);
+	st1 = pair_stats(self->p.pfd);
+	EXPECT_EQ(st1.private_pages, NR_PAGES);
+	/* the page the pipe held, at least, migrated only now */
+	EXPECT_GT(st1.migrated_pages, st.migrated_pages);
+	ASSERT_EQ(pair_convert(self->p.pfd, 0, PAIR_SIZE, GMEM_PAIR_TO_SHARED, 0,
+			       NULL), 0);
+	EXPECT_TRUE(intact(self->p.mem));
+	for (i = 0; i < NR_PAGES; i++)
+		EXPECT_FALSE(pfn_movable(pfn_of(self->p.mem + i * page_size)));
+}
+
 /* NUMA node of @pfn, from the memory block it is in; -1 if unknown. */
 static int node_of_pfn(uint64_t pfn)
 {

@@ -1079,8 +1079,10 @@ static bool transient(uint32_t reason)
  * A refusal must change nothing (checked each time).  EBUSY for a reference,
  * mapping or split that racing faults may cause is retried a bounded number
  * of times; EXDEV (ZONE_MOVABLE) is retried once with
- * GMEM_PAIR_CONVERT_MIGRATE.  Returns 0, or -1 with errno and @out set by
- * the last call.
+ * GMEM_PAIR_CONVERT_MIGRATE.  A racing reference that keeps a page from
+ * migrating is EBUSY/ERR_REFERENCED, retried as such; EXDEV with
+ * GMEM_PAIR_CONVERT_MIGRATE is a failure.  Returns 0, or -1 with errno and
+ * @out set by the last call.
  */
 static int convert_range(uint64_t first, uint64_t n, bool to_private,
 			 uint32_t flags, struct gmem_pair_convert *out)
