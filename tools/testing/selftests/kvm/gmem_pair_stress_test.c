@@ -210,7 +210,7 @@ static unsigned long area_mismatches[NR_AREAS];
 static unsigned long op_count[NR_OPS];
 static unsigned long retries[8];	/* by error_reason */
 static unsigned long gave_up;		/* transient refusals not retried */
-static unsigned long pins_tried, pins_refused, pins_in_thp;
+static unsigned long pins_tried, pins_refused, pins_in_thp, pins_enomem;
 static unsigned long pageout_swapped_max, thp_made;
 static long shmem_huge_max, file_huge_max;
 static unsigned long vcpu_runs, vcpu_accesses, kvm_converted, kvm_busy;
@@ -1411,12 +1411,20 @@ static void op_pin(void)
 	log_op("pin page %ld, convert [%lu, +%lu) to private%s", p, first, n,
 	       flags ? ", discard" : "");
 	pin.addr = (uintptr_t)(mem + p * page_size);
-	pins_tried++;
 	nr_checks++;
 	if (ioctl(gup_fd, PIN_LONGTERM_TEST_START, &pin)) {
+		/*
+		 * A longterm pin first migrates a ZONE_MOVABLE page; GUP says
+		 * ENOMEM when that fails (another op holds the page): no pin.
+		 */
+		if (errno == ENOMEM) {
+			pins_enomem++;
+			return;
+		}
 		failure("PIN_LONGTERM_TEST_START of page %ld: %s", p, strerror(errno));
 		return;
 	}
+	pins_tried++;
 	if (!folio_span(p, &ffirst, &fn)) {
 		ffirst = p / HUGE_PAGES * HUGE_PAGES;
 		fn = HUGE_PAGES;
@@ -1958,12 +1966,21 @@ static long sys_move_pages(uint64_t n, void **pages, const int *nodes,
 	return syscall(__NR_move_pages, 0, n, pages, nodes, status, flags);
 }
 
-/* One page's status from move_pages() to @node, @before it was on. */
+/* A status move_pages() did not write (not a node, not an errno). */
+#define MOVE_STATUS_UNSET	INT_MAX
+
+/*
+ * One page's status from move_pages() to @node, @before it was on; @left:
+ * the pages move_pages() said it did not migrate (its return value).
+ */
 static void move_status(uint64_t i, int node, int before, int status,
-			int after, int flags)
+			int after, int flags, long left)
 {
 	nr_checks++;
-	if (status == node) {
+	if (status == MOVE_STATUS_UNSET && left > 0) {
+		/* not migrated: the kernel stops writing statuses there */
+		move_busy++;
+	} else if (status == node) {
 		move_on_target++;
 		move_changed_node += before >= 0 && before != node;
 		/* reclaim may take it meanwhile: not present then */
@@ -1997,7 +2014,7 @@ static void op_move_pages(void)
 	uint64_t want = 1 + rnd(MAX_MOVE_PAGES), n = 0;
 	void *pages[MAX_MOVE_PAGES];
 	int64_t first = pick_page(false);
-	long r;
+	long r, left = 0;
 
 	if (first < 0)
 		return;
@@ -2009,11 +2026,14 @@ static void op_move_pages(void)
 		check_shared_page(first + k, false);	/* mapped: present */
 		pages[k] = mem + (first + k) * page_size;
 		nodes[k] = node;
+		status[k] = MOVE_STATUS_UNSET;
 	}
 	move_calls++;
 	r = sys_move_pages(n, pages, NULL, before, 0);
-	if (r >= 0)
-		r = sys_move_pages(n, pages, nodes, status, flags);
+	if (r >= 0) {
+		left = sys_move_pages(n, pages, nodes, status, flags);
+		r = left;
+	}
 	if (r >= 0)
 		r = sys_move_pages(n, pages, NULL, after, 0);
 	if (r < 0) {
@@ -2022,7 +2042,7 @@ static void op_move_pages(void)
 	}
 	for (uint64_t k = 0; k < n; k++)
 		move_status(first + k, node, before[k], status[k], after[k],
-			    flags);
+			    flags, left);
 	check_states(first, n, NULL);
 	check_contents(first, n, n);
 }
@@ -2446,6 +2466,8 @@ static void print_counts(void)
 		       nr_online, move_calls, move_on_target, move_changed_node);
 	ksft_print_msg("move_pages: %lu EACCES, %lu absent, %lu busy\n",
 		       move_eacces, move_absent, move_busy);
+	ksft_print_msg("pins not taken: %lu (ENOMEM: a ZONE_MOVABLE page that did not migrate)\n",
+		       pins_enomem);
 	ksft_print_msg("private file punched: %lu pages, %lu EBUSY retried\n",
 		       private_punched, punch_busy);
 	ksft_print_msg("memfd closed and reopened %lu times\n", reopens);
