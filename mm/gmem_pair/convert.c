@@ -29,7 +29,8 @@
  *    conversion waits a little and tries again, a bounded number of times.
  * 3. Move: every folio leaves one page cache and enters the other, which
  *    cannot fail, and the range's state bits flip.  Nothing sleeps while
- *    folios are frozen: a lookup that finds a frozen folio spins on it.
+ *    folios are frozen but an xarray node allocation (__GFP_NOFAIL): a
+ *    lookup that finds a frozen folio spins on it.
  *
  * A refusal in 1 or 2 puts every collected folio back: nothing changed.
  * Where 1 or 2 needs every CPU's LRU batches drained (a folio off the LRU
@@ -79,6 +80,8 @@ struct gmem_pair_conv {
 	struct list_head folios;
 	/* collected folios not isolated yet: locked, referenced */
 	struct folio_batch pending;
+	/* gmem_pair_isolate_pending() runs: a refusal of its own is first */
+	bool isolating;
 	unsigned long nr_pages;
 	unsigned long moved;
 };
@@ -87,9 +90,21 @@ struct gmem_pair_conv {
  * Report a refusal at @index (of @folio, if there is one): error_offset and
  * error_reason, the counters and the gmem_pair_refuse tracepoint.
  */
+static int gmem_pair_isolate_pending(struct gmem_pair_conv *c);
+
 static int gmem_pair_refuse(struct gmem_pair_conv *c, pgoff_t index,
 			    u32 reason, struct folio *folio, int err)
 {
+	/*
+	 * Collected folios below @index wait for their isolation: one that
+	 * fails it is the first offending offset, reported instead.
+	 */
+	if (folio_batch_count(&c->pending) && !c->isolating) {
+		int ret = gmem_pair_isolate_pending(c);
+
+		if (ret)
+			return ret;
+	}
 	trace_gmem_pair_refuse(c->pair, index, reason, folio, err);
 	c->args->error_offset = (u64)index << PAGE_SHIFT;
 	c->args->error_reason = reason;
@@ -196,6 +211,7 @@ static int gmem_pair_isolate_pending(struct gmem_pair_conv *c)
 	unsigned int i = 0, nr = folio_batch_count(fbatch);
 	int ret = 0;
 
+	c->isolating = true;
 	while (i < nr) {
 		struct folio *folio;
 
@@ -223,12 +239,14 @@ static int gmem_pair_isolate_pending(struct gmem_pair_conv *c)
 		folio_put(fbatch->folios[i]);
 	}
 	folio_batch_reinit(fbatch);
+	c->isolating = false;
 	return ret;
 }
 
 /*
  * Keep a locked, referenced folio that passed its checks for the move; it
- * is isolated from the LRU with the ones pending before it.
+ * is isolated from the LRU with the ones pending before it.  On a refusal
+ * it is unlocked and released.
  */
 static long gmem_pair_collect_folio(struct gmem_pair_conv *c,
 				    struct folio *folio, pgoff_t index)
@@ -236,6 +254,30 @@ static long gmem_pair_collect_folio(struct gmem_pair_conv *c,
 	long ret = folio_next_index(folio) - index;
 
 	gmem_pair_make_uptodate(folio);
+	/*
+	 * Not on the LRU: swapped in or migrated just now, it waits in this
+	 * CPU's LRU batch.  Isolate it at once, before this task can move to
+	 * another CPU, whose drain would not reach it.
+	 */
+	if (!folio_test_lru(folio)) {
+		int err = gmem_pair_isolate_pending(c);
+
+		if (!err && !gmem_pair_isolate(folio))
+			err = folio_maybe_dma_pinned(folio) ?
+			      gmem_pair_refuse(c, index, GMEM_PAIR_ERR_PINNED,
+					       folio, -EBUSY) :
+			      gmem_pair_refuse_or_drain(c, index,
+							GMEM_PAIR_ERR_REFERENCED,
+							folio);
+		if (err) {
+			folio_unlock(folio);
+			folio_put(folio);
+			return err;
+		}
+		list_add_tail(&folio->lru, &c->folios);
+		c->nr_pages += folio_nr_pages(folio);
+		return ret;
+	}
 	c->nr_pages += folio_nr_pages(folio);
 	if (!folio_batch_add(&c->pending, folio)) {
 		int err = gmem_pair_isolate_pending(c);
