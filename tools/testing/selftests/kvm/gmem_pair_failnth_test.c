@@ -1441,6 +1441,33 @@ static bool fail_all_allocs(int mif, bool on, char old[][32])
 	return !on || pwrite(mif, "1", 1, 0) == 1;
 }
 
+/* The program's text, from the linker: faulted in before arming. */
+extern char __executable_start[], etext[];
+
+/* Stack the armed section may use, faulted in and locked beforehand. */
+#define ARMED_STACK	(64 * 1024)
+
+/*
+ * Fault in and lock (@lock) or unlock what the armed section touches: the
+ * program's text and the stack below this frame.  While every page
+ * allocation of the thread fails, a user page fault that needs a page
+ * gets VM_FAULT_OOM, which the fault handler retries for ever ("Huh
+ * VM_FAULT_OOM leaked out to the #PF handler"): one text page reclaimed
+ * since its last use hung a debug-movable run.  Return: false on error.
+ */
+static noinline bool lock_armed_memory(bool lock)
+{
+	char stack[ARMED_STACK];
+	size_t text = etext - __executable_start;
+
+	memset(stack, 0, sizeof(stack));
+	if (!lock)
+		return !munlock(stack, sizeof(stack)) &&
+		       !munlock(__executable_start, text);
+	return !mlock(stack, sizeof(stack)) &&
+	       !mlock(__executable_start, text);
+}
+
 /* Movable pages in the extent that starts at page @idx (GMEM_PAIR_QUERY_DETAILS). */
 static uint64_t movable_from(struct __test_metadata *_metadata,
 			     const struct pair *p, uint32_t idx)
@@ -1500,6 +1527,8 @@ TEST_F_TIMEOUT(failnth, migration_without_memory_is_enomem, SWEEP_TIMEOUT)
 		TH_LOG("cannot read fail_page_alloc: %s", strerror(errno));
 	mif = open("/proc/thread-self/make-it-fail", O_WRONLY | O_CLOEXEC);
 	ASSERT_GE(mif, 0) TH_LOG("make-it-fail: %s", strerror(errno));
+	ASSERT_TRUE(lock_armed_memory(true))
+		TH_LOG("mlock of text and stack: %s", strerror(errno));
 	armed = fail_all_allocs(mif, true, old);
 	r = pair_convert(p.pfd, cc.first * page_size, cc.nr * page_size,
 			 cc.dir, cc.flags, &out);
@@ -1507,6 +1536,7 @@ TEST_F_TIMEOUT(failnth, migration_without_memory_is_enomem, SWEEP_TIMEOUT)
 	ASSERT_TRUE(fail_all_allocs(mif, false, old))
 		TH_LOG("cannot restore fail_page_alloc: %s", strerror(errno));
 	close(mif);
+	EXPECT_TRUE(lock_armed_memory(false));
 	ASSERT_TRUE(armed)
 		TH_LOG("cannot set up fail_page_alloc: %s", strerror(errno));
 
