@@ -8,7 +8,10 @@
 # markers shows an oops, BUG, WARNING, lockdep, KASAN, RCU stall, lockup,
 # hung task, OOM kill, list corruption or gmem_pair rollback report, or if
 # lock debugging was switched off or the kernel got tainted while it ran
-# (<test>.health, written by guest-init.sh).
+# (<test>.health, written by guest-init.sh).  A test that provokes a
+# report on purpose says so first: a kernel log line
+# "gmem_pair-expect-log: <text>" (written to /dev/kmsg) excuses the later
+# lines of that test that contain <text>.
 # The pseudo-test "<label>/boot" fails on a splat outside every test, a run
 # that did not complete, and a kernel that was tainted or had lock debugging
 # off at the start or whose health changed outside every test (boot.health).
@@ -71,6 +74,13 @@ segment() {	# print the kernel log lines of test $1
 		index($0, "gmem_pair-test-begin: " n) && substr($0, length($0) - length(n) + 1) == n { on = 1; next }
 		index($0, "gmem_pair-test-end: " n) && substr($0, length($0) - length(n) + 1) == n { on = 0 }
 		on' "$log"
+}
+
+# Drop the lines a test declared it provokes (gmem_pair-expect-log).
+excuse() {
+	awk -v m="gmem_pair-expect-log: " '
+		index($0, m) { e[n++] = substr($0, index($0, m) + length(m)); next }
+		{ for (i = 0; i < n; i++) if (index($0, e[i])) next; print }'
 }
 
 # Health records (guest-init.sh): lines "<tag> [debug_locks=N] tainted=N";
@@ -138,7 +148,7 @@ while IFS='|' read -r name tmo _; do
 		fi
 	fi
 	if [ -f "$log" ]; then
-		s=$(segment "$name" | grep -m1 -E "$splat")
+		s=$(segment "$name" | excuse | grep -m1 -E "$splat")
 		[ -z "$s" ] || why="${why:+$why; }kernel log: $s"
 	fi
 	verdict "$name" "$why"

@@ -127,6 +127,24 @@ check "tainted at start" "boot" "$d"
 newcase
 sed -i 's/debug_locks=1/debug_locks=0/' "$d"/*.health
 check "debug_locks 0 at start" "boot" "$d"
+# A line the test declared it provokes (gmem_pair-expect-log) is excused;
+# a line it did not declare, or one in another test, is not.
+newcase
+inject "$d" "gmem_pair-test-begin: second_test" "kvm: gmem_pair: gfn 1000-1010 not restored (-28)"
+inject "$d" "gmem_pair-test-begin: second_test" "gmem_pair-expect-log: gmem_pair: gfn 1000-1010 not restored"
+check "declared line excused" "" "$d"
+newcase
+inject "$d" "gmem_pair-test-begin: second_test" "kvm: gmem_pair: gfn 2000-2010 not restored (-28)"
+inject "$d" "gmem_pair-test-begin: second_test" "gmem_pair-expect-log: gmem_pair: gfn 1000-1010 not restored"
+check "undeclared line of a test that declared another" "second_test" "$d"
+newcase
+inject "$d" "gmem_pair-test-begin: second_test" "kvm: gmem_pair: gfn 1000-1010 not restored (-28)"
+inject "$d" "gmem_pair-test-begin: first_test" "gmem_pair-expect-log: gmem_pair: gfn 1000-1010 not restored"
+check "line declared by another test" "second_test" "$d"
+newcase
+inject "$d" "gmem_pair-test-begin: second_test" "gmem_pair-expect-log: gmem_pair: gfn 1000-1010 not restored"
+inject "$d" "gmem_pair-test-begin: second_test" "kvm: gmem_pair: gfn 1000-1010 not restored (-28)"
+check "line before its declaration" "second_test" "$d"
 newcase
 sed -i 's/^end debug_locks=1 tainted=0/end debug_locks=0 tainted=512/' "$d/boot.health"
 check "end differs from after the last test" "boot" "$d"
