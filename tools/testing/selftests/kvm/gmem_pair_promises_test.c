@@ -541,18 +541,6 @@ TEST(query_details_of_a_known_state)
 	shmem_thp_restore(old);
 }
 
-/* Read the file at @path into @buf (NUL-terminated); false if it cannot. */
-static bool read_knob(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, len - 1);
-
-	if (fd >= 0)
-		close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	return n > 0;
-}
-
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -729,60 +717,6 @@ TEST_F(pair, transient_reference_is_waited_out)
 		EXPECT_TRUE(all_bytes(page, page_size, 0x5a));
 	}
 	EXPECT_GE(overlapped, 1) TH_LOG("no conversion began with the reference held");
-}
-
-/* vm.overcommit_* as they were, and the padding mapping to drop. */
-struct overcommit {
-	char mode[16], ratio[16], kbytes[32];
-	void *pad;
-	size_t pad_size;
-};
-
-#define VM_KNOB(name)	"/proc/sys/vm/overcommit_" name
-
-/*
- * Strict overcommit with no room left, so that a memfd (VM_NORESERVE:
- * charged per block as it fills) cannot take one more page: mode 2 with
- * the commit limit at swap only (ratio 0), below what is committed, made
- * sure of with an accounted mapping that is never touched.  Return: true
- * if set; overcommit_restore() undoes it either way.
- */
-static bool overcommit_exhaust(struct overcommit *oc)
-{
-	long committed, swap;
-
-	memset(oc, 0, sizeof(*oc));
-	oc->pad = MAP_FAILED;
-	if (!read_knob(VM_KNOB("memory"), oc->mode, sizeof(oc->mode)) ||
-	    !read_knob(VM_KNOB("ratio"), oc->ratio, sizeof(oc->ratio)) ||
-	    !read_knob(VM_KNOB("kbytes"), oc->kbytes, sizeof(oc->kbytes)))
-		return false;
-	/* strict, with room for the padding; the switch syncs Committed_AS */
-	if (!write_knob(VM_KNOB("ratio"), "100") ||
-	    !write_knob(VM_KNOB("memory"), "2"))
-		return false;
-	committed = meminfo_kb("Committed_AS:");
-	swap = meminfo_kb("SwapTotal:");
-	if (committed < 0 || swap < 0)
-		return false;
-	oc->pad_size = ((swap > committed ? swap - committed : 0) +
-			(64 << 10)) << 10;
-	oc->pad = mmap(NULL, oc->pad_size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return oc->pad != MAP_FAILED && write_knob(VM_KNOB("ratio"), "0");
-}
-
-static void overcommit_restore(struct overcommit *oc)
-{
-	if (strcmp(oc->kbytes, "0\n") && oc->kbytes[0])
-		write_knob(VM_KNOB("kbytes"), oc->kbytes);
-	else if (oc->ratio[0])
-		write_knob(VM_KNOB("ratio"), oc->ratio);
-	if (oc->mode[0])
-		write_knob(VM_KNOB("memory"), oc->mode);
-	if (oc->pad != MAP_FAILED)
-		munmap(oc->pad, oc->pad_size);
-	oc->pad = MAP_FAILED;
 }
 
 /*

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -685,6 +686,84 @@ static void test_refusal_in_second_memslot_changes_neither(const struct vm_shape
 }
 
 /*
+ * Tell the harness (scripts/results.sh) that this test provokes a kernel
+ * log line containing the text: "gmem_pair-expect-log: <text>".
+ */
+static __printf(1, 2) void kmsg_expect(const char *fmt, ...)
+{
+	char line[200];
+	va_list ap;
+	int fd, n;
+
+	n = snprintf(line, sizeof(line), "gmem_pair-expect-log: ");
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	va_end(ap);
+	fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	TEST_ASSERT(fd >= 0 && write(fd, line, strlen(line)) == (ssize_t)strlen(line),
+		    "/dev/kmsg: %s", strerror(errno));
+	close(fd);
+}
+
+/*
+ * A refusal in the second of two memslots whose undo in the first fails
+ * too: KVM's view follows the pair, so the two never disagree.  Strict
+ * overcommit with no room left makes the undo (a to-shared of the first
+ * slot, which charges the memfd's blocks again) fail with ENOSPC after a
+ * pin in the second slot refused the call (EBUSY).  The first slot stays
+ * private in its pair and in KVM's view (the guest reads it through the
+ * private file; a shared view would hit the memfd's hole), the second
+ * stays shared.  With room again, the first slot converts back with its
+ * contents.
+ */
+static void test_failed_undo_leaves_kvm_view_on_the_pair(const struct vm_shape shape)
+{
+	struct overcommit oc;
+	struct two_slots t;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	bool exhausted;
+	int gup, r, err;
+
+	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code_checks);
+	two_slots_open(&t, vm, false);
+	guest_reads_two_slots(vcpu);
+
+	gup = gup_pin(t.b + 5 * PAGE_SIZE);
+	/* the harness fails a test whose log has an unexpected one */
+	kmsg_expect("gmem_pair: gfn %llx-%llx not restored",
+		    (unsigned long long)DATA_GPA / PAGE_SIZE,
+		    (unsigned long long)(DATA_GPA + SLOT_SIZE) / PAGE_SIZE);
+	exhausted = overcommit_exhaust(&oc);
+	r = try_set_memory_attributes(vm, DATA_GPA, 2 * SLOT_SIZE,
+				      KVM_MEMORY_ATTRIBUTE_PRIVATE);
+	err = errno;
+	overcommit_restore(&oc);
+	TEST_ASSERT(exhausted, "vm.overcommit_* not set");
+	TEST_ASSERT(r && err == EBUSY,
+		    "pinned page in the second slot: EBUSY, got %s",
+		    r ? strerror(err) : "success");
+	TEST_ASSERT(pair_range_in(t.a_pfd, t.a_off, SLOT_SIZE,
+				  GMEM_PAIR_STATE_PRIVATE),
+		    "first slot: the undo failed, still private");
+	TEST_ASSERT(pair_range_in(t.b_pfd, t.b_off, SLOT_SIZE,
+				  GMEM_PAIR_STATE_SHARED), "second slot shared");
+	TEST_ASSERT(host_sigbus(t.a) && !host_sigbus(t.b), "host view");
+	/* KVM's view: A private, B shared */
+	guest_reads_two_slots(vcpu);
+
+	gup_unpin(gup);
+	vm_set_memory_attributes(vm, DATA_GPA, SLOT_SIZE, 0);
+	TEST_ASSERT(pair_range_in(t.a_pfd, t.a_off, SLOT_SIZE,
+				  GMEM_PAIR_STATE_SHARED), "first slot shared");
+	guest_reads_two_slots(vcpu);
+	TEST_ASSERT(host_sees(t.a, SLOT_SIZE, 0xa1) &&
+		    host_sees(t.b, SLOT_SIZE, 0xb2), "contents");
+	two_slots_close(&t);
+	kvm_vm_free(vm);
+}
+
+/*
  * One paired guest_memfd bound by two memslots, each at offsets other than
  * its gfns (the second slot binds the lower half of the file): converting
  * one binding through KVM_SET_MEMORY_ATTRIBUTES converts its offsets only;
@@ -1152,7 +1231,7 @@ int main(int argc, char *argv[])
 		ksft_test_result_pass("poisoned page of a private THP: 4K, never mapped\n");
 		ksft_finished();
 	}
-	ksft_set_plan(20);
+	ksft_set_plan(21);
 	TEST_ASSERT(shmem_thp("advise"), "shmem_enabled");
 
 	vm = vm_create_shape_with_one_vcpu(shape, &vcpu, guest_code);
@@ -1287,6 +1366,8 @@ int main(int argc, char *argv[])
 	ksft_test_result_pass("refusal over two bindings of one pair changes neither\n");
 	test_refusal_in_second_memslot_changes_neither(shape, false);
 	ksft_test_result_pass("refusal over two pairs' memslots changes neither\n");
+	test_failed_undo_leaves_kvm_view_on_the_pair(shape);
+	ksft_test_result_pass("a failed undo in the first memslot: KVM's view is the pair's\n");
 
 	/* 12. one pair bound by two memslots */
 	test_two_bindings_of_one_pair(shape);
