@@ -247,6 +247,7 @@ static void gmem_pair_remove_private(struct address_space *mapping,
 {
 	struct gmem_pair_cache_stats st = { };
 	XA_STATE(xas, &mapping->i_pages, 0);
+	pgoff_t next = ULONG_MAX;
 	unsigned int i;
 
 	mapping_set_update(&xas, mapping);
@@ -255,7 +256,7 @@ static void gmem_pair_remove_private(struct address_space *mapping,
 		struct folio *folio = fbatch->folios[i];
 
 		VM_WARN_ON_ONCE_FOLIO(folio->mapping != mapping, folio);
-		xas_set_order(&xas, folio->index, folio_order(folio));
+		xas_seek_folio(&xas, folio, &next);
 		xas_store(&xas, NULL);	/* clears the marks too */
 		folio->mapping = NULL;
 		mapping->nrpages -= folio_nr_pages(folio);
@@ -277,15 +278,18 @@ static void gmem_pair_add_private(struct address_space *mapping,
 	struct gmem_pair_cache_stats st = { };
 	XA_STATE(xas, &mapping->i_pages, 0);
 	unsigned int i = 0;
+	pgoff_t next;
 
 	mapping_set_update(&xas, mapping);
 	do {
+		next = ULONG_MAX;
 		xas_lock_irq(&xas);
 		for (; i < folio_batch_count(fbatch); i++) {
 			struct folio *folio = fbatch->folios[i];
 
-			xas_set_order(&xas, folio->index, folio_order(folio));
-			if (WARN_ON_ONCE(xas_find_conflict(&xas)))
+			if (WARN_ON_ONCE(xas_seek_folio(&xas, folio, &next) ||
+					 (folio_test_large(folio) &&
+					  xas_find_conflict(&xas))))
 				continue;
 			folio->mapping = mapping;
 			xas_store(&xas, folio);
