@@ -39,6 +39,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -77,10 +78,14 @@ static void die(const char *what)
 	exit(1);
 }
 
-static void fail(const char *fmt, unsigned long a)
+static void __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "gmem-trace-workload: ");
-	fprintf(stderr, fmt, a);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fputc('\n', stderr);
 	exit(1);
 }
@@ -195,6 +200,8 @@ static void huge_round(int pfd, int sfd, unsigned long offset)
 {
 	char *area, *p;
 	unsigned long i;
+	uint32_t reason;
+	int ret;
 
 	area = mmap(NULL, 2 * SZ_2M, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
 		    -1, 0);
@@ -210,10 +217,14 @@ static void huge_round(int pfd, int sfd, unsigned long offset)
 	if (!extent_has_order(pfd, offset, 9))
 		fail("no 2M folio at offset %#lx: shmem_enabled must be advise or always",
 		     offset);
-	if (convert_range(pfd, offset, SZ_2M, GMEM_PAIR_TO_PRIVATE, NULL))
-		fail("to-private of the 2M folio at %#lx failed", offset);
-	if (convert_range(pfd, offset, SZ_2M, GMEM_PAIR_TO_SHARED, NULL))
-		fail("to-shared of the 2M folio at %#lx failed", offset);
+	ret = convert_range(pfd, offset, SZ_2M, GMEM_PAIR_TO_PRIVATE, &reason);
+	if (ret)
+		fail("to-private of the 2M folio at %#lx failed: %s, reason %u",
+		     offset, strerror(-ret), reason);
+	ret = convert_range(pfd, offset, SZ_2M, GMEM_PAIR_TO_SHARED, &reason);
+	if (ret)
+		fail("to-shared of the 2M folio at %#lx failed: %s, reason %u",
+		     offset, strerror(-ret), reason);
 	for (i = 0; i < SZ_2M; i += ps)
 		if (p[i] != 0x6b)
 			fail("2M folio: byte %#lx lost its contents", i);
@@ -226,7 +237,7 @@ static unsigned long num(const char *s)
 	unsigned long v = strtoul(s, &end, 0);
 
 	if (!*s || *end)
-		fail("bad number", 0);
+		fail("bad number: %s", s);
 	return v;
 }
 
@@ -289,7 +300,7 @@ int main(int argc, char **argv)
 	}
 	if (to_shared > to_priv || to_priv + 2 > pages ||
 	    ((sigbus || eacces) && to_priv == to_shared))
-		fail("need -s <= -p, -p <= -n - 2, and -p > -s for -b/-e", 0);
+		fail("need -s <= -p, -p <= -n - 2, and -p > -s for -b/-e");
 
 	ps = sysconf(_SC_PAGESIZE);
 	if (node >= 64)

@@ -143,6 +143,7 @@ TEST_F(pair, memfd_is_an_ordinary_memfd)
 	struct stat st;
 	FILE *maps;
 	ssize_t n;
+	int fd;
 
 	ASSERT_EQ(fstat(self->p.sfd, &st), 0);
 	EXPECT_EQ(st.st_size, PAIR_SIZE);
@@ -172,15 +173,12 @@ TEST_F(pair, memfd_is_an_ordinary_memfd)
 	EXPECT_EQ(errno, EPERM);
 	/* GMEM_PAIR_GET_SHARED_FD(O_CLOEXEC) in the fixture, 0 here */
 	EXPECT_EQ(fcntl(self->p.sfd, F_GETFD), FD_CLOEXEC);
-	{
-		int fd = ioctl(self->p.pfd, GMEM_PAIR_GET_SHARED_FD, 0);
-
-		ASSERT_GE(fd, 0);
-		EXPECT_EQ(fcntl(fd, F_GETFD), 0);
-		close(fd);
-		EXPECT_EQ(ioctl(self->p.pfd, GMEM_PAIR_GET_SHARED_FD, O_RDWR), -1);
-		EXPECT_EQ(errno, EINVAL);
-	}
+	fd = ioctl(self->p.pfd, GMEM_PAIR_GET_SHARED_FD, 0);
+	ASSERT_GE(fd, 0);
+	EXPECT_EQ(fcntl(fd, F_GETFD), 0);
+	close(fd);
+	EXPECT_EQ(ioctl(self->p.pfd, GMEM_PAIR_GET_SHARED_FD, O_RDWR), -1);
+	EXPECT_EQ(errno, EINVAL);
 
 	/* The private file has no read, write or mmap. */
 	EXPECT_LT(read(self->p.pfd, line, 16), 0);
@@ -1180,6 +1178,34 @@ TEST(no_leak_after_close)
 }
 
 /*
+ * A partial conversion of the THP at @off that cannot split (a vmsplice()
+ * reference on another of its pages) is refused, nothing changed: both
+ * THPs of the pair (@shmem_huge0: ShmemHugePages before) stay.
+ */
+static void unsplittable_thp_is_refused(struct __test_metadata *_metadata,
+					int pfd, char *m, size_t off,
+					long shmem_huge0)
+{
+	struct iovec iov = { m + off + 9 * page_size, page_size };
+	struct gmem_pair_convert out;
+	char buf[4096];
+	int p[2];
+
+	ASSERT_EQ(pipe(p), 0);
+	ASSERT_EQ(vmsplice(p[1], &iov, 1, 0), page_size);
+	EXPECT_EQ(pair_convert(pfd, off + 5 * page_size, page_size,
+			       GMEM_PAIR_TO_PRIVATE, 0, &out), -1);
+	EXPECT_EQ(errno, EBUSY);
+	EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_SPLIT);
+	EXPECT_EQ(out.error_offset, off + 5 * page_size);
+	EXPECT_EQ(meminfo_kb("ShmemHugePages:") - shmem_huge0, 4096);
+	EXPECT_EQ(pair_stats(pfd).private_pages, 0);
+	ASSERT_EQ(read(p[0], buf, sizeof(buf)), page_size);
+	close(p[0]);
+	close(p[1]);
+}
+
+/*
  * A whole shmem THP converts without splitting: it leaves ShmemHugePages,
  * shows up in FileHugePages (the private file holds it as one 2M folio)
  * and comes back whole.  A partial conversion splits it.
@@ -1215,29 +1241,7 @@ TEST(thp_converts_whole)
 	EXPECT_EQ(meminfo_kb("FileHugePages:") - file_huge0, 0);
 	EXPECT_TRUE(check(m, size, 101));
 
-	/*
-	 * A partial conversion of a THP that cannot split (a vmsplice()
-	 * reference on another of its pages) is refused, nothing changed.
-	 */
-	{
-		struct iovec iov = { m + huge + 9 * page_size, page_size };
-		struct gmem_pair_convert out;
-		char buf[4096];
-		int p[2];
-
-		ASSERT_EQ(pipe(p), 0);
-		ASSERT_EQ(vmsplice(p[1], &iov, 1, 0), page_size);
-		EXPECT_EQ(pair_convert(pfd, huge + 5 * page_size, page_size,
-				       GMEM_PAIR_TO_PRIVATE, 0, &out), -1);
-		EXPECT_EQ(errno, EBUSY);
-		EXPECT_EQ(out.error_reason, GMEM_PAIR_ERR_SPLIT);
-		EXPECT_EQ(out.error_offset, huge + 5 * page_size);
-		EXPECT_EQ(meminfo_kb("ShmemHugePages:") - shmem_huge0, 4096);
-		EXPECT_EQ(pair_stats(pfd).private_pages, 0);
-		ASSERT_EQ(read(p[0], buf, sizeof(buf)), page_size);
-		close(p[0]);
-		close(p[1]);
-	}
+	unsplittable_thp_is_refused(_metadata, pfd, m, huge, shmem_huge0);
 
 	/* one page in the middle of the second folio: it splits */
 	ASSERT_EQ(pair_convert(pfd, huge + 5 * page_size, page_size,
