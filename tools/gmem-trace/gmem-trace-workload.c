@@ -6,7 +6,7 @@
  *
  *   gmem-trace-workload [-n pages] [-p to_private] [-s to_shared]
  *                       [-r pinned] [-v referenced] [-b sigbus] [-e eacces]
- *                       [-t] [-N node] [-m] [-H]
+ *                       [-t [-T]] [-N node] [-m] [-H]
  *
  * On a pair of -n pages (default 64), shared at start and filled:
  *   -p N  N conversions to private, one page each (pages 0..N-1)
@@ -19,7 +19,14 @@
  *   -v N  N to-private conversions of the page before it while it is in a
  *         pipe (vmsplice): N refusals "referenced"
  *   -t    one 2M folio (in 2M more of the pair, after the -n pages) converted
- *         whole to private and back: needs shmem_enabled "advise" or "always"
+ *         whole to private and back: needs shmem_enabled "advise" or "always".
+ *         A to-private refused as "referenced" (a transient reference that
+ *         outlasted the kernel's wait, e.g. a preempted compaction scan on
+ *         a loaded host) is tried again, up to HUGE_TRIES times:
+ *         "huge_retries" says how many refusals that added
+ *   -T    with -t: the first to-private of the 2M folio is refused as
+ *         "referenced" (one of its pages is in a pipe, vmsplice(), until
+ *         that refusal), so "huge_retries" is at least 1
  *   -N N  allocate the pair's shared pages on NUMA node N if it can
  *         (MPOL_PREFERRED: tests/boot.movable has its ZONE_MOVABLE on node 1)
  *   (to-private conversions pass GMEM_PAIR_CONVERT_MIGRATE, and the refused
@@ -78,7 +85,7 @@ static void die(const char *what)
 	exit(1);
 }
 
-static void __attribute__((format(printf, 1, 2))) fail(const char *fmt, ...)
+static void fail(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -196,10 +203,19 @@ static bool extent_has_order(int pfd, unsigned long offset, int order)
  * MADV_HUGEPAGE, check that it is one 2M folio, convert it whole to private
  * and back, check its contents.
  */
-static void huge_round(int pfd, int sfd, unsigned long offset)
+#define HUGE_TRIES	5
+
+/*
+ * Returns how many to-private conversions were refused as "referenced".
+ * @transient: hold a reference (a pipe's) on the folio until the first
+ * refusal.
+ */
+static unsigned long huge_round(int pfd, int sfd, unsigned long offset,
+				bool transient)
 {
+	unsigned long i, retries = 0;
+	int pipefd[2] = { -1, -1 };
 	char *area, *p;
-	unsigned long i;
 	uint32_t reason;
 	int ret;
 
@@ -217,7 +233,30 @@ static void huge_round(int pfd, int sfd, unsigned long offset)
 	if (!extent_has_order(pfd, offset, 9))
 		fail("no 2M folio at offset %#lx: shmem_enabled must be advise or always",
 		     offset);
-	ret = convert_range(pfd, offset, SZ_2M, GMEM_PAIR_TO_PRIVATE, &reason);
+	if (transient) {
+		struct iovec iov = { .iov_base = p, .iov_len = ps };
+
+		if (pipe(pipefd) || vmsplice(pipefd[1], &iov, 1, 0) != ps)
+			die("vmsplice (2M folio)");
+	}
+	for (;;) {
+		ret = convert_range(pfd, offset, SZ_2M, GMEM_PAIR_TO_PRIVATE,
+				    &reason);
+		if (ret != -EBUSY || reason != GMEM_PAIR_ERR_REFERENCED ||
+		    retries + 1 == HUGE_TRIES)
+			break;
+		retries++;
+		if (pipefd[0] >= 0) {
+			close(pipefd[0]);
+			close(pipefd[1]);
+			pipefd[0] = -1;
+		} else {
+			usleep(100 * 1000);
+		}
+	}
+	if (transient && !retries)
+		fail("-T: the 2M folio in a pipe was not refused as referenced: %s, reason %u",
+		     strerror(-ret), reason);
 	if (ret)
 		fail("to-private of the 2M folio at %#lx failed: %s, reason %u",
 		     offset, strerror(-ret), reason);
@@ -229,6 +268,7 @@ static void huge_round(int pfd, int sfd, unsigned long offset)
 		if (p[i] != 0x6b)
 			fail("2M folio: byte %#lx lost its contents", i);
 	munmap(area, 2 * SZ_2M);
+	return retries;
 }
 
 static unsigned long num(const char *s)
@@ -248,14 +288,14 @@ int main(int argc, char **argv)
 	struct kvm_create_guest_memfd gm = { 0 };
 	struct gmem_pair_query q = { 0 };
 	struct sigaction sa = { .sa_handler = on_sigbus };
-	int kvm, vm, pfd, sfd, opt, hold = 0, memfd_only = 0, huge = 0;
+	int kvm, vm, pfd, sfd, opt, hold = 0, memfd_only = 0, huge = 0, transient = 0;
 	long node = -1;
-	unsigned long faults = 0, huge_offset, migrated0;
+	unsigned long faults = 0, huge_retries = 0, huge_offset, migrated0;
 	char comm[16] = "", buf[1];
 	struct stat st;
 	char *mem;
 
-	while ((opt = getopt(argc, argv, "n:p:s:r:v:b:e:tN:mH")) != -1) {
+	while ((opt = getopt(argc, argv, "n:p:s:r:v:b:e:tTN:mH")) != -1) {
 		switch (opt) {
 		case 'n':
 			pages = num(optarg);
@@ -281,6 +321,9 @@ int main(int argc, char **argv)
 		case 't':
 			huge = 1;
 			break;
+		case 'T':
+			transient = 1;
+			break;
 		case 'N':
 			node = num(optarg);
 			break;
@@ -301,6 +344,8 @@ int main(int argc, char **argv)
 	if (to_shared > to_priv || to_priv + 2 > pages ||
 	    ((sigbus || eacces) && to_priv == to_shared))
 		fail("need -s <= -p, -p <= -n - 2, and -p > -s for -b/-e");
+	if (transient && !huge)
+		fail("-T needs -t");
 
 	ps = sysconf(_SC_PAGESIZE);
 	if (node >= 64)
@@ -349,7 +394,7 @@ int main(int argc, char **argv)
 		if (convert(pfd, i, GMEM_PAIR_TO_SHARED, NULL))
 			fail("to-shared of page %lu failed", i);
 	if (huge)
-		huge_round(pfd, sfd, huge_offset);
+		huge_retries = huge_round(pfd, sfd, huge_offset, transient);
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGBUS, &sa, NULL);
@@ -397,7 +442,8 @@ int main(int argc, char **argv)
 	printf("to_private %lu\nto_shared %lu\n", to_priv, to_shared);
 	printf("refused_pinned %lu\nrefused_referenced %lu\n", pinned, referenced);
 	printf("sigbus %lu\neacces %lu\n", faults, eacces);
-	printf("huge_folios %d\nmigrated_pages %llu\n", huge,
+	printf("huge_folios %d\nhuge_retries %lu\n", huge, huge_retries);
+	printf("migrated_pages %llu\n",
 	       (unsigned long long)(pair_stats(pfd).migrated_pages - migrated0));
 	if (memfd_only) {
 		close(pfd);
