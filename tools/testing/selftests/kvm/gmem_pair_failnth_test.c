@@ -1425,20 +1425,34 @@ static bool save_fail_knobs(char old[][32])
 /*
  * Fail every page allocation of this thread from now on, or stop and
  * restore the knobs saved in @old.  @mif is this thread's make-it-fail,
- * opened before: an open() while armed may fail.  Return: false if a knob
- * could not be written.
+ * opened before: an open() while armed may fail.
+ *
+ * Arming writes the knobs in table order (the task filter before the
+ * probability); restoring writes them in reverse, so that at no point is
+ * the filter off while the probability is still 100: that fails every
+ * page allocation of every task, this test's next open() of a knob
+ * included, and the system then loops on "Huh VM_FAULT_OOM leaked out"
+ * for good.  A knob that cannot be restored does not stop the others
+ * from being tried.  Return: false if a knob could not be written.
  */
 static bool fail_all_allocs(int mif, bool on, char old[][32])
 {
+	bool ok = true;
 	size_t i;
 
-	if (!on && pwrite(mif, "0", 1, 0) != 1)
-		return false;
-	for (i = 0; i < ARRAY_SIZE(fail_all_knobs); i++)
-		if (!write_str(fail_all_knobs[i][0],
-			       on ? fail_all_knobs[i][1] : old[i]))
-			return false;
-	return !on || pwrite(mif, "1", 1, 0) == 1;
+	if (on) {
+		for (i = 0; i < ARRAY_SIZE(fail_all_knobs); i++)
+			if (!write_str(fail_all_knobs[i][0],
+				       fail_all_knobs[i][1]))
+				return false;
+		return pwrite(mif, "1", 1, 0) == 1;
+	}
+	if (pwrite(mif, "0", 1, 0) != 1)
+		ok = false;
+	for (i = ARRAY_SIZE(fail_all_knobs); i-- > 0; )
+		if (!write_str(fail_all_knobs[i][0], old[i]))
+			ok = false;
+	return ok;
 }
 
 /* The program's text, from the linker: faulted in before arming. */
