@@ -86,12 +86,12 @@ struct gmem_pair_conv {
 	unsigned long moved;
 };
 
+static int gmem_pair_isolate_pending(struct gmem_pair_conv *c);
+
 /*
  * Report a refusal at @index (of @folio, if there is one): error_offset and
  * error_reason, the counters and the gmem_pair_refuse tracepoint.
  */
-static int gmem_pair_isolate_pending(struct gmem_pair_conv *c);
-
 static int gmem_pair_refuse(struct gmem_pair_conv *c, pgoff_t index,
 			    u32 reason, struct folio *folio, int err)
 {
@@ -200,6 +200,21 @@ static int gmem_pair_migrate_unmovable(struct gmem_pair_conv *c,
 }
 
 /*
+ * @folio at @index would not come off the LRU, even after draining this
+ * CPU's batches: refused as pinned if it may be, else as referenced (or
+ * every CPU's batches are drained, once).
+ */
+static int gmem_pair_refuse_unisolated(struct gmem_pair_conv *c,
+				       struct folio *folio, pgoff_t index)
+{
+	if (folio_maybe_dma_pinned(folio))
+		return gmem_pair_refuse(c, index, GMEM_PAIR_ERR_PINNED, folio,
+					-EBUSY);
+	return gmem_pair_refuse_or_drain(c, index, GMEM_PAIR_ERR_REFERENCED,
+					 folio);
+}
+
+/*
  * Isolate the pending folios from the LRU, one lruvec lock round trip per
  * run of folios that share a lruvec.  One that is not on the LRU is tried
  * again after draining this CPU's LRU batches, then refused (or every
@@ -220,14 +235,8 @@ static int gmem_pair_isolate_pending(struct gmem_pair_conv *c)
 			break;
 		folio = fbatch->folios[i];
 		if (!gmem_pair_isolate(folio)) {
-			if (folio_maybe_dma_pinned(folio))
-				ret = gmem_pair_refuse(c, folio->index,
-						       GMEM_PAIR_ERR_PINNED,
-						       folio, -EBUSY);
-			else
-				ret = gmem_pair_refuse_or_drain(c, folio->index,
-								GMEM_PAIR_ERR_REFERENCED,
-								folio);
+			ret = gmem_pair_refuse_unisolated(c, folio,
+							  folio->index);
 			break;
 		}
 		list_add_tail(&folio->lru, &c->folios);
@@ -263,12 +272,7 @@ static long gmem_pair_collect_folio(struct gmem_pair_conv *c,
 		int err = gmem_pair_isolate_pending(c);
 
 		if (!err && !gmem_pair_isolate(folio))
-			err = folio_maybe_dma_pinned(folio) ?
-			      gmem_pair_refuse(c, index, GMEM_PAIR_ERR_PINNED,
-					       folio, -EBUSY) :
-			      gmem_pair_refuse_or_drain(c, index,
-							GMEM_PAIR_ERR_REFERENCED,
-							folio);
+			err = gmem_pair_refuse_unisolated(c, folio, index);
 		if (err) {
 			folio_unlock(folio);
 			folio_put(folio);
