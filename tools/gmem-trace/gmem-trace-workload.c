@@ -198,17 +198,15 @@ static bool extent_has_order(int pfd, unsigned long offset, int order)
 	return e.offset == offset && (e.orders & (1U << order));
 }
 
-/*
- * -t: fill [@offset, @offset + 2M) through a 2M aligned mapping with
- * MADV_HUGEPAGE, check that it is one 2M folio, convert it whole to private
- * and back, check its contents.
- */
+/* to-private attempts of the 2M folio refused as "referenced" */
 #define HUGE_TRIES	5
 
 /*
- * Returns how many to-private conversions were refused as "referenced".
- * @transient: hold a reference (a pipe's) on the folio until the first
- * refusal.
+ * -t: fill [@offset, @offset + 2M) through a 2M aligned mapping with
+ * MADV_HUGEPAGE, check that it is one 2M folio, convert it whole to private
+ * (trying again after a "referenced" refusal, HUGE_TRIES in all) and back,
+ * check its contents.  -T (@transient): a pipe holds a reference on the
+ * folio until the first refusal.  Return: the "referenced" refusals.
  */
 static unsigned long huge_round(int pfd, int sfd, unsigned long offset,
 				bool transient)
@@ -288,7 +286,8 @@ int main(int argc, char **argv)
 	struct kvm_create_guest_memfd gm = { 0 };
 	struct gmem_pair_query q = { 0 };
 	struct sigaction sa = { .sa_handler = on_sigbus };
-	int kvm, vm, pfd, sfd, opt, hold = 0, memfd_only = 0, huge = 0, transient = 0;
+	int kvm, vm, pfd, sfd, opt, hold = 0, memfd_only = 0, huge = 0;
+	bool transient = false;
 	long node = -1;
 	unsigned long faults = 0, huge_retries = 0, huge_offset, migrated0;
 	char comm[16] = "", buf[1];
@@ -322,7 +321,7 @@ int main(int argc, char **argv)
 			huge = 1;
 			break;
 		case 'T':
-			transient = 1;
+			transient = true;
 			break;
 		case 'N':
 			node = num(optarg);

@@ -161,18 +161,6 @@ FIXTURE(failnth) {
 	char thp_old[64];		/* shmem_enabled before the test */
 };
 
-static bool write_str(const char *path, const char *val)
-{
-	ssize_t len = strlen(val), n;
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	n = write(fd, val, len);
-	close(fd);
-	return n == len;
-}
-
 /*
  * Let fail-nth fail every allocation of this task: sleeping ones too (else
  * GFP_KERNEL is never failed), any order, no stack dumps in the log.
@@ -193,14 +181,14 @@ static void setup_fault_injection(struct __test_metadata *_metadata)
 	if (access(DEBUGFS "/failslab", F_OK))
 		mount("debugfs", DEBUGFS, "debugfs", 0, NULL);
 	for (i = 0; i < ARRAY_SIZE(knobs); i++)
-		if (!write_str(knobs[i][0], knobs[i][1]))
+		if (!write_knob(knobs[i][0], knobs[i][1]))
 			break;
 	ASSERT_EQ(i, ARRAY_SIZE(knobs))
 		TH_LOG("cannot write %s to %s: %s (FAILSLAB, FAIL_PAGE_ALLOC, debugfs?)",
 		       knobs[i][1], knobs[i][0], strerror(errno));
 	/* quiet as well, where the kernel has it */
 	ASSERT_TRUE(access(DEBUGFS "/fail_usercopy", F_OK) ||
-		    write_str(DEBUGFS "/fail_usercopy/verbose", "0"));
+		    write_knob(DEBUGFS "/fail_usercopy/verbose", "0"));
 }
 
 /* Fail the n-th fault site this thread reaches from now on. */
@@ -986,7 +974,7 @@ FIXTURE_SETUP(failnth)
 /* In the parent: runs even if the test exits early. */
 FIXTURE_TEARDOWN_PARENT(failnth)
 {
-	if (self->thp_saved && !write_str(THP_SHMEM, self->thp_old))
+	if (self->thp_saved && !write_knob(THP_SHMEM, self->thp_old))
 		perror("restore " THP_SHMEM);
 }
 
@@ -1409,16 +1397,9 @@ static bool save_fail_knobs(char old[][32])
 {
 	size_t i;
 
-	for (i = 0; i < ARRAY_SIZE(fail_all_knobs); i++) {
-		int fd = open(fail_all_knobs[i][0], O_RDONLY | O_CLOEXEC);
-		ssize_t n = fd < 0 ? -1 : read(fd, old[i], 31);
-
-		if (fd >= 0)
-			close(fd);
-		if (n <= 0)
+	for (i = 0; i < ARRAY_SIZE(fail_all_knobs); i++)
+		if (!read_knob(fail_all_knobs[i][0], old[i], sizeof(old[i])))
 			return false;
-		old[i][n] = '\0';
-	}
 	return true;
 }
 
@@ -1442,15 +1423,15 @@ static bool fail_all_allocs(int mif, bool on, char old[][32])
 
 	if (on) {
 		for (i = 0; i < ARRAY_SIZE(fail_all_knobs); i++)
-			if (!write_str(fail_all_knobs[i][0],
-				       fail_all_knobs[i][1]))
+			if (!write_knob(fail_all_knobs[i][0],
+					fail_all_knobs[i][1]))
 				return false;
 		return pwrite(mif, "1", 1, 0) == 1;
 	}
 	if (pwrite(mif, "0", 1, 0) != 1)
 		ok = false;
 	for (i = ARRAY_SIZE(fail_all_knobs); i-- > 0; )
-		if (!write_str(fail_all_knobs[i][0], old[i]))
+		if (!write_knob(fail_all_knobs[i][0], old[i]))
 			ok = false;
 	return ok;
 }
@@ -1466,8 +1447,8 @@ extern char __executable_start[], etext[];
  * program's text and the stack below this frame.  While every page
  * allocation of the thread fails, a user page fault that needs a page
  * gets VM_FAULT_OOM, which the fault handler retries for ever ("Huh
- * VM_FAULT_OOM leaked out to the #PF handler"): one text page reclaimed
- * since its last use hung a debug-movable run.  Return: false on error.
+ * VM_FAULT_OOM leaked out to the #PF handler"), e.g. on a text page
+ * reclaimed since its last use.  Return: false on error.
  */
 static noinline bool lock_armed_memory(bool lock)
 {
